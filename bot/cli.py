@@ -1,0 +1,151 @@
+"""`purview-bot`: the terminal and CI entry points. Exit 0 nothing fails, 1 a check fails, 2 usage/config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from bot.azure import ConfigError, azure_clients
+from bot.settings import Settings
+from bot.terminal import render
+from checks.diagnose import NameNotFoundError, diagnose
+from checks.facts import Facts
+from checks.model import Report, Status
+from checks.registry import CATALOGUE
+
+if TYPE_CHECKING:
+    from checks.gateways.factory import AzureClients
+
+SAMPLE = "sample"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="purview-bot", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log Azure calls to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="diagnose one data source")
+    check.add_argument("source", help="the data source's name in Purview")
+    check.add_argument("--account", help="Purview account (default: the first of PURVIEW_ACCOUNTS)")
+    check.add_argument("--scan", help="only this scan of the source")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    _sandbox_option(check)
+
+    demo = sub.add_parser("demo", help="every source of the bundled sample tenant, served by the local sandbox")
+    demo.add_argument("--format", choices=("text", "json"), default="text")
+    return parser
+
+
+def _sandbox_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sandbox",
+        nargs="?",
+        const=SAMPLE,
+        metavar="WORLD",
+        help="read a local sandbox serving WORLD (a world YAML file; default: the sample tenant) instead of Azure",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("azure").setLevel(logging.ERROR)
+    try:
+        if args.command == "demo":
+            return asyncio.run(run_demo(args.format))
+        return asyncio.run(run_check(args))
+    except ConfigError as error:
+        print(f"purview-bot: {error}", file=sys.stderr)
+        return 2
+    except NameNotFoundError as error:
+        print(f"purview-bot: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+@asynccontextmanager
+async def sandbox_env(world: str | None) -> AsyncIterator[None]:
+    """Start the sandbox and point the ordinary settings at it (the product code does not know)."""
+    if world is None:
+        yield
+        return
+    from sandbox import Sandbox, load_world
+
+    path = None if world == SAMPLE else Path(world)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"--sandbox {world}: no such world file")
+    async with Sandbox(load_world(path)) as sb:
+        saved = dict(os.environ)
+        os.environ.update(sb.env())
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def _account(settings: Settings, requested: str | None) -> str:
+    if requested:
+        return requested
+    if not settings.accounts:
+        raise ConfigError("no Purview account configured: set PURVIEW_ACCOUNTS (comma-separated account names "
+                          "or ARM ids; the first is the default) or pass --account")
+    return settings.accounts[0]
+
+
+async def _diagnose(clients: AzureClients, settings: Settings, account: str, source: str,
+                    scan: str | None = None) -> Report:
+    facts = Facts(clients.gateways(account), account)
+    return await diagnose(facts, source, checks=CATALOGUE, docs_base=settings.docs_url, scan_name=scan,
+                          deadline_s=settings.deadline_seconds)
+
+
+async def run_check(args: argparse.Namespace) -> int:
+    async with sandbox_env(args.sandbox):
+        settings = Settings()
+        account = _account(settings, args.account)
+        async with azure_clients(settings) as clients:
+            report = await _diagnose(clients, settings, account, args.source, args.scan)
+    if args.format == "json":
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        render(report, Console(highlight=False))
+    return 1 if report.status is Status.FAIL else 0
+
+
+async def run_demo(output: str) -> int:
+    """Every data source of the sample tenant's first account, diagnosed concurrently, printed in order."""
+    async with sandbox_env(SAMPLE):
+        settings = Settings()
+        account = _account(settings, None)
+        async with azure_clients(settings) as clients:
+            names = [str(ds["name"]) for ds in await clients.gateways(account).purview.data_sources()]
+            limit = asyncio.Semaphore(4)
+
+            async def one(name: str) -> Report:
+                async with limit:
+                    return await _diagnose(clients, settings, account, name)
+
+            reports = await asyncio.gather(*(one(n) for n in names))
+    if output == "json":
+        print(json.dumps([r.to_json() for r in reports], indent=2))
+        return 0
+    console = Console(highlight=False)
+    console.print(f"purview-bot demo: {len(reports)} data sources of Purview account {account} (sample tenant)\n",
+                  style="bold", markup=False)
+    for report in reports:
+        render(report, console)
+    return 0

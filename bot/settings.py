@@ -1,0 +1,60 @@
+"""Configuration from the environment (and a `.env` file); the variable names are a stable interface."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from checks.gateways.endpoints import AzureEndpoints, cloud_preset
+from checks.sections import DEFAULT_DOCS_URL
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=False)
+
+    slack_bot_token: str | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: str | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
+    slack_app_token: str | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+
+    purview_accounts: str = Field("", validation_alias=_env("PURVIEW_ACCOUNTS"))
+    cloud: str = Field("AzurePublicCloud", validation_alias=_env("PURVIEW_BOT_CLOUD"))
+    arm_endpoint: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ARM_ENDPOINT"))
+    purview_endpoint: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_PURVIEW_ENDPOINT"))
+    graph_endpoint: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_GRAPH_ENDPOINT"))
+    keyvault_verify_challenge: bool = Field(True, validation_alias=_env("PURVIEW_BOT_KEYVAULT_VERIFY_CHALLENGE"))
+    # the standard variable: a CA bundle to trust (a TLS-inspecting proxy, or the local sandbox)
+    ssl_cert_file: str | None = Field(None, validation_alias=_env("SSL_CERT_FILE"))
+
+    allowed_channels: str = Field("", validation_alias=_env("PURVIEW_BOT_ALLOWED_CHANNELS"))
+    alert_channel: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ALERT_CHANNEL"))
+    routes: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ROUTES"))
+    watch_interval: float = Field(300, validation_alias=_env("PURVIEW_BOT_WATCH_INTERVAL"))
+    database_url: str = Field("sqlite+aiosqlite:///purview-bot.db", validation_alias=_env("PURVIEW_BOT_DATABASE_URL"))
+    webhook_secret: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_WEBHOOK_SECRET"))
+    docs_url: str = Field(DEFAULT_DOCS_URL, validation_alias=_env("PURVIEW_BOT_DOCS_URL"))
+
+    deadline_seconds: float = Field(60, validation_alias=_env("PURVIEW_BOT_DEADLINE"))
+    call_timeout_seconds: float = Field(20, validation_alias=_env("PURVIEW_BOT_CALL_TIMEOUT"))
+
+    @property
+    def accounts(self) -> list[str]:
+        return [a.strip() for a in self.purview_accounts.split(",") if a.strip()]
+
+    def endpoints(self) -> AzureEndpoints:
+        """The cloud's preset, with each per-endpoint override applied; raises ValueError on a bad cloud."""
+        preset = cloud_preset(self.cloud)
+        return AzureEndpoints(
+            arm_url=(self.arm_endpoint or preset.arm_url).rstrip("/"),
+            arm_scope=preset.arm_scope,
+            purview_url_template=(self.purview_endpoint or preset.purview_url_template).rstrip("/"),
+            purview_scope=preset.purview_scope,
+            graph_url=(self.graph_endpoint or preset.graph_url).rstrip("/"),
+            graph_scope=preset.graph_scope,
+            keyvault_verify_challenge=self.keyvault_verify_challenge,
+            call_timeout=self.call_timeout_seconds,
+        )

@@ -1,0 +1,69 @@
+"""The report for a person at a terminal: one line per finding, fixes indented, a summary line."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console
+from rich.text import Text
+
+from checks.model import Finding, Report, Status
+from checks.sections import doc_url
+
+MARKS: dict[Status, tuple[str, str]] = {
+    Status.FAIL: ("✖", "bold red"),
+    Status.WARN: ("▲", "yellow"),
+    Status.UNKNOWN: ("?", "magenta"),
+    Status.PASS: ("✔", "green"),
+    Status.SKIPPED: ("–", "dim"),
+}
+
+
+def render(report: Report, console: Console) -> None:
+    """Untrusted text goes in as plain `Text`, never as markup, so a resource name cannot style output."""
+    mark, style = MARKS[report.status]
+    head = Text()
+    head.append(f"{mark} ", style=style)
+    head.append(f"{report.account} / {report.source.name}", style="bold")
+    head.append(f" ({report.source.kind or 'unknown kind'})  ")
+    head.append(report.status.value.upper(), style=style)
+    head.append(f"  {report.elapsed_ms} ms", style="dim")
+    console.print(head)
+    for scan in report.scans:
+        line = Text("  scan ", style="dim")
+        line.append(scan.name, style="bold")
+        line.append(f" ({scan.kind}, {scan.integration_runtime or 'Azure IR'})", style="dim")
+        if scan.last_run:
+            line.append(f": last run {scan.last_run.status} {scan.last_run.end_time or ''}")
+        else:
+            line.append(": never run")
+        console.print(line)
+    for finding in report.findings:
+        _finding(finding, report.docs_base, console)
+    console.print(Text(summary_line(report), style="bold"))
+    console.print()
+
+
+def _finding(finding: Finding, docs_base: str, console: Console) -> None:
+    mark, style = MARKS[finding.status]
+    line = Text("  ")
+    line.append(f"{mark} {finding.status.value:<7} ", style=style)
+    line.append(f"{finding.check:<20} ", style="cyan")
+    if finding.scan:
+        line.append(f"[{finding.scan}] ", style="dim")
+    line.append(finding.title)
+    console.print(line)
+    if finding.status in (Status.PASS, Status.SKIPPED):
+        return
+    if finding.detail:
+        console.print(Text(f"      {finding.detail}"))
+    for fix in finding.fix:
+        for i, fix_line in enumerate(fix.splitlines()):
+            console.print(Text(("      $ " if i == 0 else "        ") + fix_line, style="bold"))
+    console.print(Text(f"      {doc_url(docs_base, finding.section)}", style="blue underline"))
+
+
+def summary_line(report: Report) -> str:
+    counts = Counter(f.status for f in report.findings)
+    parts = [f"{counts[s]} {s.value}" for s in (Status.FAIL, Status.WARN, Status.UNKNOWN, Status.PASS, Status.SKIPPED)]
+    return f"  {report.source.name}: {report.status.value} — " + ", ".join(parts)

@@ -1,0 +1,219 @@
+"""Context for every other check: how each scan's recent runs went, and what the failing run's error means.
+
+Only finished runs decide (Queued / InProgress / Canceled runs say nothing about connectivity). A scan that
+never finished a run gets `skipped`: there is nothing to explain, and "never ran" is not itself a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from checks import findings, sections
+from checks.check import Check, CheckMeta
+from checks.classify import Classification, classify_run, error_text
+from checks.errors import GatewayError
+from checks.gateways.api import Json
+from checks.model import Finding, Status
+from checks.target import Target
+
+CHECK_ID = "scan-history"
+
+_FAILED = {"failed"}
+_PARTIAL = {"completedwithexceptions", "completewithwarning", "partialsucceeded"}
+_SUCCEEDED = {"succeeded"}
+
+
+@dataclass(frozen=True)
+class History:
+    """What the finished runs of one scan say, newest first."""
+
+    last: Json | None  # newest finished run
+    failing_since: Json | None  # oldest run of the current streak of failures
+    failures: int  # length of that streak
+    last_success: Json | None
+    unfinished: int  # newer runs not finished (queued, running, canceled)
+
+
+def _status(run: Json) -> str:
+    return str(run.get("status") or "").replace(" ", "").lower()
+
+
+def _finished(run: Json) -> bool:
+    return _status(run) in _FAILED | _PARTIAL | _SUCCEEDED
+
+
+def _when(run: Json) -> datetime | None:
+    for key in ("endTime", "startTime", "queuedTime"):
+        value = run.get(key)
+        if value:
+            try:
+                return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            except ValueError:
+                continue
+    return None
+
+
+def _newest_first(runs: list[Json]) -> list[Json]:
+    """Runs sorted newest first by time; the API's order is kept for runs without a parseable time."""
+    if all(_when(r) for r in runs):
+        return sorted(runs, key=lambda r: _when(r) or datetime.min, reverse=True)
+    return list(runs)
+
+
+def history(runs: list[Json]) -> History:
+    ordered = _newest_first(runs)
+    finished = [r for r in ordered if _finished(r)]
+    unfinished = next((i for i, r in enumerate(ordered) if _finished(r)), len(ordered))
+    streak: list[Json] = []
+    for run in finished:
+        if _status(run) not in _FAILED:
+            break
+        streak.append(run)
+    return History(
+        last=finished[0] if finished else None,
+        failing_since=streak[-1] if streak else None,
+        failures=len(streak),
+        last_success=next((r for r in finished if _status(r) in _SUCCEEDED), None),
+        unfinished=unfinished,
+    )
+
+
+def fmt_time(run: Json | None) -> str | None:
+    """`2026-11-28 07:14 UTC` (the run's end, else start), None without a run."""
+    when = _when(run) if run else None
+    return when.strftime("%Y-%m-%d %H:%M UTC") if when else None
+
+
+def _run_evidence(run: Json | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    keys = ("id", "status", "startTime", "endTime", "runType", "scanLevelType")
+    return {k: run.get(k) for k in keys}
+
+
+def _classification_evidence(c: Classification | None) -> dict[str, str] | None:
+    return {"section": c.section, "reason": c.reason, "matched": c.matched} if c else None
+
+
+def _status_of(last: Json) -> Status:
+    status = _status(last)
+    if status in _FAILED:
+        return Status.FAIL
+    return Status.WARN if status in _PARTIAL else Status.PASS
+
+
+def _title(target: Target, scan: str, last: Json, status: Status, cls: Classification | None) -> str:
+    where = f"Scan {scan} of {target.source_name}"
+    when = fmt_time(last) or "an unknown time"
+    if status is Status.PASS:
+        return f"{where} succeeded at {when}"
+    verb = "failed" if status is Status.FAIL else f"completed with exceptions ({last.get('status')})"
+    cause = f": {cls.reason} ({cls.matched})" if cls else ""
+    return f"{where} {verb} at {when}{cause}"
+
+
+def _detail(h: History, text: str, cls: Classification | None) -> str:
+    lines: list[str] = []
+    if h.failures:
+        lines.append(f"Failing since {fmt_time(h.failing_since)} ({h.failures} failed run(s) in a row).")
+    if h.last_success is not None:
+        lines.append(f"Last success: {fmt_time(h.last_success)}.")
+        if h.failures:
+            lines.append("It used to run: see also 'Scans no longer run' (rotated credential, policy, SHIR).")
+    elif h.failures:
+        lines.append("No successful run in the history the API returned.")
+    if h.unfinished:
+        lines.append(f"{h.unfinished} newer run(s) not finished yet (queued, running or canceled).")
+    if text:
+        lines.append(f"Error: {text}")
+        lines.append(
+            f"Most likely explained by the guide's section '{cls.section}'."
+            if cls
+            else "The error text matched no known pattern."
+        )
+    return "\n".join(lines)
+
+
+def _scan_finding(target: Target, scan: str, runs: list[Json]) -> Finding:
+    h = history(runs)
+    if h.last is None:
+        return findings.skipped(
+            CHECK_ID,
+            sections.SCANS_NO_LONGER_RUN,
+            f"Scan {scan} of {target.source_name} has no finished run",
+            f"{len(runs)} run(s) in the history, none finished: nothing to classify yet.",
+            scan=scan,
+        )
+    status = _status_of(h.last)
+    text = error_text(h.last) if status is not Status.PASS else ""
+    cls = classify_run(h.last) if text else None
+    section = cls.section if cls and status is not Status.PASS else sections.SCANS_NO_LONGER_RUN
+    return Finding(
+        check=CHECK_ID,
+        status=status,
+        section=section,
+        title=_title(target, scan, h.last, status, cls),
+        detail=_detail(h, text, cls),
+        evidence={
+            "scan": scan,
+            "lastRun": _run_evidence(h.last),
+            "failingSince": fmt_time(h.failing_since),
+            "consecutiveFailures": h.failures,
+            "lastSuccess": _run_evidence(h.last_success),
+            "runsConsidered": len(runs),
+            "error": text or None,
+            "classification": _classification_evidence(cls),
+        },
+        scan=scan,
+    )
+
+
+async def _one(target: Target, scan: str) -> Finding:
+    try:
+        runs = await target.facts.runs(target.source_name, scan)
+    except GatewayError as err:
+        return findings.unknown(
+            CHECK_ID,
+            sections.SCANS_NO_LONGER_RUN,
+            f"Could not read the run history of scan {scan} of {target.source_name}",
+            err,
+            scan=scan,
+        )
+    return _scan_finding(target, scan, runs)
+
+
+async def run(target: Target) -> list[Finding]:
+    if not target.scans:
+        return [
+            findings.skipped(
+                CHECK_ID,
+                sections.SCANS_NO_LONGER_RUN,
+                f"{target.source_name} has no scans",
+                "The data source is registered but no scan is defined on it, so there is no run to explain.",
+            )
+        ]
+    names = [str(s.get("name", "")) for s in target.scans]
+    return list(await asyncio.gather(*(_one(target, n) for n in names)))
+
+
+CHECK = Check(
+    meta=CheckMeta(
+        id=CHECK_ID,
+        title="Scan run history",
+        sections=(
+            sections.SCANS_NO_LONGER_RUN,
+            sections.SOURCE_ACCESS,
+            sections.PRIVATE_LINK,
+            sections.KEY_VAULT_ACCESS,
+            sections.KEY_VAULT_SECRET,
+        ),
+        description=(
+            "Latest runs of each scan: last status, failing since, last success; the failing run's error "
+            "text classified to the guide section that most likely explains it."
+        ),
+    ),
+    run=run,
+)

@@ -1,0 +1,188 @@
+"""Run every check of the catalogue concurrently over one shared `Facts`, under one deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from checks.check import Check
+from checks.classify import classify_run
+from checks.errors import GatewayError, NotFoundError
+from checks.facts import Facts
+from checks.gateways.api import Json
+from checks.model import Finding, LastRun, Report, ScanSummary, SourceSummary, Status
+from checks.sections import SCANS_NO_LONGER_RUN
+from checks.target import Target
+
+log = logging.getLogger(__name__)
+
+
+class NameNotFoundError(Exception):
+    """A data source or scan name Purview does not have; carries the closest names it does have."""
+
+    def __init__(self, what: str, name: str, suggestions: list[str]) -> None:
+        self.what = what
+        self.name = name
+        self.suggestions = suggestions
+        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"No {what} named '{name}'.{hint}")
+
+
+def closest(name: str, names: Sequence[str], limit: int = 5) -> list[str]:
+    """Close spellings first, then names that contain what was typed."""
+    lowered = {n.lower(): n for n in names}
+    close = [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=limit, cutoff=0.5)]
+    contains = [n for n in names if name.lower() in n.lower() and n not in close]
+    return (close + contains)[:limit]
+
+
+async def load_source(facts: Facts, name: str) -> Json:
+    try:
+        return await facts.data_source(name)
+    except NotFoundError:
+        names = [str(ds.get("name", "")) for ds in await facts.data_sources()]
+        raise NameNotFoundError("data source", name, closest(name, names)) from None
+
+
+def select_scans(scans: list[Json], scan_name: str | None) -> list[Json]:
+    if scan_name is None:
+        return scans
+    chosen = [s for s in scans if str(s.get("name", "")).lower() == scan_name.lower()]
+    if not chosen:
+        raise NameNotFoundError("scan", scan_name, closest(scan_name, [str(s.get("name", "")) for s in scans]))
+    return chosen
+
+
+async def diagnose(
+    facts: Facts,
+    source_name: str,
+    *,
+    checks: Sequence[Check],
+    docs_base: str,
+    scan_name: str | None = None,
+    deadline_s: float = 60.0,
+    now: datetime | None = None,
+    requester_upn: str | None = None,
+) -> Report:
+    """One report for one data source. Raises NameNotFoundError for a name Purview does not have."""
+    started_at = datetime.now(UTC)
+    t0 = time.monotonic()
+    # Most checks need the account's identity: start that chain now, beside the source's.
+    account = asyncio.ensure_future(facts.account())
+    account.add_done_callback(_consume)
+    try:
+        source = await load_source(facts, source_name)
+        scans = select_scans(await facts.scans(source_name), scan_name)
+    except GatewayError as error:
+        return _unreadable_source(facts, source_name, error, started_at, t0, docs_base)
+    for scan in scans:  # every check reads the runs: fetch them beside the checks' first lookups
+        asyncio.ensure_future(facts.runs(source_name, str(scan.get("name")))).add_done_callback(_consume)
+    target = Target(facts=facts, source=source, scans=scans, now=now or started_at,
+                    requester_upn=requester_upn)
+    remaining = max(0.1, deadline_s - (time.monotonic() - t0))
+    findings = await run_checks(target, checks, remaining)
+    summaries = await _scan_summaries(facts, source_name, scans)
+    facts.close()
+    return Report(
+        account=facts.account_name,
+        source=_source_summary(source),
+        scans=summaries,
+        findings=findings,
+        started_at=started_at,
+        elapsed_ms=int((time.monotonic() - t0) * 1000),
+        docs_base=docs_base,
+    )
+
+
+async def run_checks(target: Target, checks: Sequence[Check], timeout_s: float) -> list[Finding]:
+    """Concurrent checks; what raises or is not done by the deadline becomes `unknown`, never a crash."""
+    tasks = {asyncio.ensure_future(check.run(target)): check for check in checks}
+    done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in pending:
+        task.cancel()
+    findings: list[Finding] = []
+    for task, check in tasks.items():  # catalogue order, whatever order they finished in
+        section = check.meta.sections[0]
+        if task in pending:
+            findings.append(Finding(check.meta.id, Status.UNKNOWN, section, f"{check.meta.title}: timed out",
+                                    detail=f"not finished within the {timeout_s:.0f} s deadline of this diagnosis",
+                                    evidence={"timeoutSeconds": round(timeout_s, 1)}))
+        elif (error := task.exception()) is not None:
+            findings.append(_crashed(check, section, error))
+        else:
+            findings.extend(task.result())
+    return findings
+
+
+def _crashed(check: Check, section: str, error: BaseException) -> Finding:
+    if isinstance(error, GatewayError):
+        return Finding(check.meta.id, Status.UNKNOWN, section, f"{check.meta.title}: could not find out",
+                       detail=error.reason, evidence={"error": error.as_evidence()})
+    log.error("check %s raised", check.meta.id, exc_info=error)
+    return Finding(check.meta.id, Status.UNKNOWN, section, f"{check.meta.title}: internal error",
+                   detail=f"the check raised {type(error).__name__}: {error}",
+                   evidence={"exception": type(error).__name__})
+
+
+async def _scan_summaries(facts: Facts, source_name: str, scans: list[Json]) -> list[ScanSummary]:
+    async def one(scan: Json) -> ScanSummary:
+        props = scan.get("properties") or {}
+        name = str(scan.get("name", ""))
+        try:
+            runs = await facts.runs(source_name, name)
+        except GatewayError:
+            runs = []
+        return ScanSummary(
+            name=name,
+            kind=scan.get("kind"),
+            integration_runtime=((props.get("connectedVia") or {}).get("referenceName")),
+            credential=((props.get("credential") or {}).get("referenceName")),
+            last_run=_last_run(runs[0]) if runs else None,
+        )
+
+    return list(await asyncio.gather(*(one(s) for s in scans)))
+
+
+def _last_run(run: Json) -> LastRun:
+    error = run.get("errorMessage") or (run.get("error") or {}).get("message")
+    classification = classify_run(run) if error else None
+    return LastRun(
+        id=run.get("id"),
+        status=run.get("status"),
+        end_time=run.get("endTime"),
+        error=error,
+        section=classification.section if classification else None,
+    )
+
+
+def _source_summary(source: Json) -> SourceSummary:
+    props = source.get("properties") or {}
+    return SourceSummary(
+        name=str(source.get("name", "")),
+        kind=source.get("kind"),
+        resource_id=props.get("resourceId"),
+        collection=(props.get("collection") or {}).get("referenceName"),
+    )
+
+
+def _unreadable_source(
+    facts: Facts, name: str, error: GatewayError, started_at: datetime, t0: float, docs_base: str
+) -> Report:
+    """Purview itself did not answer: still a report, with the reason, rather than a traceback."""
+    facts.close()
+    finding = Finding("scan-history", Status.UNKNOWN, SCANS_NO_LONGER_RUN,
+                      f"Could not read data source {name} from Purview account {facts.account_name}",
+                      detail=error.reason, evidence={"error": error.as_evidence()})
+    return Report(account=facts.account_name, source=SourceSummary(name, None, None, None), scans=[],
+                  findings=[finding], started_at=started_at,
+                  elapsed_ms=int((time.monotonic() - t0) * 1000), docs_base=docs_base)
+
+
+def _consume(task: asyncio.Future[object]) -> None:
+    """Prefetches are awaited again by the checks; here only keep asyncio from warning."""
+    if not task.cancelled():
+        task.exception()

@@ -1,0 +1,172 @@
+"""The shared, memoised facts of one diagnosis: every check reads Azure only through this object."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from checks.errors import GatewayError, NotFoundError
+from checks.gateways.api import (
+    ArmApi,
+    GraphApi,
+    Json,
+    KeyVaultApi,
+    PurviewApi,
+    RoleAssignment,
+    RoleDefinition,
+    SecretVersion,
+)
+from checks.memo import Memo
+
+PURVIEW_ACCOUNT_TYPE = "Microsoft.Purview/accounts"
+KEY_VAULT_TYPE = "Microsoft.KeyVault/vaults"
+
+
+def normalise_url(url: str) -> str:
+    return url.strip().lower().rstrip("/")
+
+
+@dataclass(frozen=True)
+class Gateways:
+    purview: PurviewApi
+    arm: ArmApi
+    keyvault: KeyVaultApi
+    graph: GraphApi
+
+
+class Facts:
+    """Memoised reads for one diagnosis of one Purview account.
+
+    `account_ref` is the account's name or its ARM id (as in `PURVIEW_ACCOUNTS`).
+    """
+
+    def __init__(self, gateways: Gateways, account_ref: str) -> None:
+        self._g = gateways
+        self.account_ref = account_ref
+        self.account_name = account_ref.rstrip("/").rsplit("/", 1)[-1]
+        self._memo = Memo()
+
+    def close(self) -> None:
+        """Cancel lookups nobody waits for any more (after the deadline)."""
+        self._memo.cancel()
+
+    # --- Purview scanning data plane -------------------------------------------------------------
+    async def data_sources(self) -> list[Json]:
+        return await self._memo.get(("data_sources",), self._g.purview.data_sources)
+
+    async def data_source(self, name: str) -> Json:
+        return await self._memo.get(("data_source", name), lambda: self._g.purview.data_source(name))
+
+    async def scans(self, data_source: str) -> list[Json]:
+        return await self._memo.get(("scans", data_source), lambda: self._g.purview.scans(data_source))
+
+    async def runs(self, data_source: str, scan: str) -> list[Json]:
+        return await self._memo.get(("runs", data_source, scan), lambda: self._g.purview.runs(data_source, scan))
+
+    async def credential(self, name: str) -> Json:
+        return await self._memo.get(("credential", name), lambda: self._g.purview.credential(name))
+
+    async def key_vault_connection(self, name: str) -> Json:
+        return await self._memo.get(("kv_connection", name), lambda: self._g.purview.key_vault_connection(name))
+
+    async def integration_runtime(self, name: str) -> Json:
+        return await self._memo.get(("ir", name), lambda: self._g.purview.integration_runtime(name))
+
+    async def integration_runtime_status(self, name: str) -> Json:
+        return await self._memo.get(
+            ("ir_status", name), lambda: self._g.purview.integration_runtime_status(name)
+        )
+
+    async def managed_private_endpoints(self, vnet: str) -> list[Json]:
+        return await self._memo.get(("mpe", vnet), lambda: self._g.purview.managed_private_endpoints(vnet))
+
+    # --- ARM ------------------------------------------------------------------------------------
+    async def subscriptions(self) -> list[Json]:
+        return await self._memo.get(("subscriptions",), self._g.arm.subscriptions)
+
+    async def resource(self, resource_id: str) -> Json:
+        key = ("resource", resource_id.lower().rstrip("/"))
+        return await self._memo.get(key, lambda: self._g.arm.resource(resource_id))
+
+    async def list_resources(self, scope: str, resource_type: str) -> list[Json]:
+        key = ("list", scope.lower().rstrip("/"), resource_type.lower())
+        return await self._memo.get(key, lambda: self._g.arm.list_resources(scope, resource_type))
+
+    async def role_assignments(self, scope: str, principal_id: str) -> list[RoleAssignment]:
+        key = ("role_assignments", scope.lower().rstrip("/"), principal_id.lower())
+        return await self._memo.get(key, lambda: self._g.arm.role_assignments(scope, principal_id))
+
+    async def role_definition(self, definition_id: str) -> RoleDefinition:
+        key = ("role_definition", definition_id.rstrip("/").rsplit("/", 1)[-1].lower())
+        return await self._memo.get(key, lambda: self._g.arm.role_definition(definition_id))
+
+    async def deny_policy_states(self, resource_id: str) -> list[Json]:
+        key = ("policy_states", resource_id.lower())
+        return await self._memo.get(key, lambda: self._g.arm.deny_policy_states(resource_id))
+
+    async def account(self) -> Json:
+        """The Purview account's ARM resource (identity, managed resources), found by id or by name."""
+        return await self._memo.get(("account",), self._find_account)
+
+    async def _find_account(self) -> Json:
+        if self.account_ref.startswith("/"):
+            return await self.resource(self.account_ref)
+        for acct in await self._across_subscriptions(PURVIEW_ACCOUNT_TYPE):
+            if str(acct.get("name", "")).lower() == self.account_name.lower():
+                return acct
+        raise NotFoundError(
+            f"find Purview account {self.account_name} in ARM",
+            status=404,
+            code="ResourceNotFound",
+            message="no Microsoft.Purview/accounts resource of that name in any subscription the bot can read",
+            permission="Reader on the Purview account's subscription or resource group",
+        )
+
+    async def vault_by_uri(self, vault_uri: str) -> Json | None:
+        """A Key Vault's ARM resource, matched on `properties.vaultUri` (never on a parsed host name)."""
+        wanted = normalise_url(vault_uri)
+        for vault in await self.vaults():
+            if normalise_url(str(vault.get("properties", {}).get("vaultUri", ""))) == wanted:
+                return vault
+        return None
+
+    async def vaults(self) -> list[Json]:
+        return await self._memo.get(("vaults",), self._list_vaults)
+
+    async def _list_vaults(self) -> list[Json]:
+        return await self._across_subscriptions(KEY_VAULT_TYPE)
+
+    async def _across_subscriptions(self, resource_type: str) -> list[Json]:
+        """Resources of a type in every subscription the bot can read, listed concurrently.
+
+        A subscription that refuses is tolerated while another answers; if all refuse, that is the error.
+        """
+        subs = await self.subscriptions()
+        pages = await asyncio.gather(
+            *(self.list_resources(f"/subscriptions/{s['subscriptionId']}", resource_type) for s in subs),
+            return_exceptions=True,
+        )
+        found: list[Json] = []
+        errors: list[GatewayError] = []
+        for page in pages:
+            if isinstance(page, GatewayError):
+                errors.append(page)
+            elif isinstance(page, BaseException):
+                raise page
+            else:
+                found.extend(page)
+        if errors and not found:
+            raise errors[0]
+        return found
+
+    # --- Key Vault and Graph ----------------------------------------------------------------------
+    async def secret_versions(self, vault_url: str, name: str) -> list[SecretVersion]:
+        key = ("secret_versions", normalise_url(vault_url), name.lower())
+        return await self._memo.get(key, lambda: self._g.keyvault.secret_versions(vault_url, name))
+
+    async def service_principal_by_app_id(self, app_id: str) -> Json | None:
+        key = ("graph_sp", app_id.lower())
+        return await self._memo.get(key, lambda: self._g.graph.service_principal_by_app_id(app_id))
+
+    async def user_by_upn(self, upn: str) -> Json | None:
+        return await self._memo.get(("graph_user", upn.lower()), lambda: self._g.graph.user_by_upn(upn))
