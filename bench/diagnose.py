@@ -66,8 +66,11 @@ async def main(latency_ms: float) -> None:
         os.environ.update(sb.env())
         settings = Settings()
         account = settings.accounts[0]
-        msi = next(r["identity"]["principalId"] for r in world.raw["resources"]
-                   if r["type"] == "Microsoft.Purview/accounts" and r["name"] == account)
+        msi = next(
+            r["identity"]["principalId"]
+            for r in world.raw["resources"]
+            if r["type"] == "Microsoft.Purview/accounts" and r["name"] == account
+        )
         async with azure_clients(settings) as clients:
             names = [str(d["name"]) for d in await clients.gateways(account).purview.data_sources()]
 
@@ -88,8 +91,10 @@ async def main(latency_ms: float) -> None:
                 made = [r for r in sb.requests if r.host_area != "token" and r.status != 401]
                 ra_depth: dict[str, int] = {}
                 chain = max((depth(r, msi, ra_depth) for r in made), default=1)
-                dup = sum(n - 1 for n in Counter((r.method, r.path, str(sorted(r.query.items())))
-                                                 for r in made).values())
+                dup = sum(
+                    n - 1
+                    for n in Counter((r.method, r.path, str(sorted(r.query.items()))) for r in made).values()
+                )
                 ratio = wall / (chain * latency_ms / 1000)
                 worst = max(worst, ratio)
                 print(f"{name:<22}{wall * 1000:>9.0f}{len(made):>10}{chain:>7}{ratio:>7.2f}{dup:>5}")

@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("text", "json"), default="text")
     _sandbox_option(check)
 
-    demo = sub.add_parser("demo", help="every source of the bundled sample tenant, served by the local sandbox")
+    demo = sub.add_parser(
+        "demo", help="every source of the bundled sample tenant, served by the local sandbox"
+    )
     demo.add_argument("--format", choices=("text", "json"), default="text")
     return parser
 
@@ -52,14 +54,17 @@ def _sandbox_option(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         const=SAMPLE,
         metavar="WORLD",
-        help="read a local sandbox serving WORLD (a world YAML file; default: the sample tenant) instead of Azure",
+        help="read a local sandbox serving WORLD (a world YAML file; default: the sample tenant), not Azure",
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if not args.verbose:
         logging.getLogger("azure").setLevel(logging.ERROR)
     try:
@@ -101,16 +106,25 @@ def _account(settings: Settings, requested: str | None) -> str:
     if requested:
         return requested
     if not settings.accounts:
-        raise ConfigError("no Purview account configured: set PURVIEW_ACCOUNTS (comma-separated account names "
-                          "or ARM ids; the first is the default) or pass --account")
+        raise ConfigError(
+            "no Purview account configured: set PURVIEW_ACCOUNTS (comma-separated account names "
+            "or ARM ids; the first is the default) or pass --account"
+        )
     return settings.accounts[0]
 
 
-async def _diagnose(clients: AzureClients, settings: Settings, account: str, source: str,
-                    scan: str | None = None) -> Report:
+async def _diagnose(
+    clients: AzureClients, settings: Settings, account: str, source: str, scan: str | None = None
+) -> Report:
     facts = Facts(clients.gateways(account), account)
-    return await diagnose(facts, source, checks=CATALOGUE, docs_base=settings.docs_url, scan_name=scan,
-                          deadline_s=settings.deadline_seconds)
+    return await diagnose(
+        facts,
+        source,
+        checks=CATALOGUE,
+        docs_base=settings.docs_url,
+        scan_name=scan,
+        deadline_s=settings.deadline_seconds,
+    )
 
 
 async def run_check(args: argparse.Namespace) -> int:
@@ -122,7 +136,7 @@ async def run_check(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2))
     else:
-        render(report, Console(highlight=False))
+        render(report, Console(highlight=False, soft_wrap=True))
     return 1 if report.status is Status.FAIL else 0
 
 
@@ -143,9 +157,12 @@ async def run_demo(output: str) -> int:
     if output == "json":
         print(json.dumps([r.to_json() for r in reports], indent=2))
         return 0
-    console = Console(highlight=False)
-    console.print(f"purview-bot demo: {len(reports)} data sources of Purview account {account} (sample tenant)\n",
-                  style="bold", markup=False)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(
+        f"purview-bot demo: {len(reports)} data sources of Purview account {account} (sample tenant)\n",
+        style="bold",
+        markup=False,
+    )
     for report in reports:
         render(report, console)
     return 0

@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     arm_endpoint: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ARM_ENDPOINT"))
     purview_endpoint: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_PURVIEW_ENDPOINT"))
     graph_endpoint: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_GRAPH_ENDPOINT"))
-    keyvault_verify_challenge: bool = Field(True, validation_alias=_env("PURVIEW_BOT_KEYVAULT_VERIFY_CHALLENGE"))
+    keyvault_verify_challenge: bool = Field(
+        True, validation_alias=_env("PURVIEW_BOT_KEYVAULT_VERIFY_CHALLENGE")
+    )
     # the standard variable: a CA bundle to trust (a TLS-inspecting proxy, or the local sandbox)
     ssl_cert_file: str | None = Field(None, validation_alias=_env("SSL_CERT_FILE"))
 
@@ -34,7 +36,9 @@ class Settings(BaseSettings):
     alert_channel: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ALERT_CHANNEL"))
     routes: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ROUTES"))
     watch_interval: float = Field(300, validation_alias=_env("PURVIEW_BOT_WATCH_INTERVAL"))
-    database_url: str = Field("sqlite+aiosqlite:///purview-bot.db", validation_alias=_env("PURVIEW_BOT_DATABASE_URL"))
+    database_url: str = Field(
+        "sqlite+aiosqlite:///purview-bot.db", validation_alias=_env("PURVIEW_BOT_DATABASE_URL")
+    )
     webhook_secret: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_WEBHOOK_SECRET"))
     docs_url: str = Field(DEFAULT_DOCS_URL, validation_alias=_env("PURVIEW_BOT_DOCS_URL"))
 

@@ -65,5 +65,8 @@ def _finding(finding: Finding, docs_base: str, console: Console) -> None:
 
 def summary_line(report: Report) -> str:
     counts = Counter(f.status for f in report.findings)
-    parts = [f"{counts[s]} {s.value}" for s in (Status.FAIL, Status.WARN, Status.UNKNOWN, Status.PASS, Status.SKIPPED)]
+    parts = [
+        f"{counts[s]} {s.value}"
+        for s in (Status.FAIL, Status.WARN, Status.UNKNOWN, Status.PASS, Status.SKIPPED)
+    ]
     return f"  {report.source.name}: {report.status.value} — " + ", ".join(parts)

@@ -120,6 +120,18 @@ _RULES: tuple[_Rule, ...] = (
             r"Login\s+failed\s+for\s+user",
         ),
     ),
+    # ARM control plane: the identity cannot read (enumerate) the registered scope or resource
+    _Rule(
+        sections.SCAN_MULTIPLE,
+        "Purview cannot enumerate the subscription or resource group",
+        (r"\bAuthorizationFailed\b", r"does\s+not\s+have\s+authorization\s+to\s+perform\s+action"),
+        context=(r"scope\s+'/subscriptions/[^'/]+(?:/resourceGroups/[^'/]+)?/?'",),
+    ),
+    _Rule(
+        sections.REGISTER_SINGLE,
+        "the identity cannot read the resource",
+        (r"\bAuthorizationFailed\b", r"does\s+not\s+have\s+authorization\s+to\s+perform\s+action"),
+    ),
     # Key Vault by status only: after every specific code, so a storage or SQL code wins
     _Rule(
         sections.KEY_VAULT_SECRET,

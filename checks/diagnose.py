@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from checks.check import Check
 from checks.classify import classify_run
@@ -53,7 +54,9 @@ def select_scans(scans: list[Json], scan_name: str | None) -> list[Json]:
         return scans
     chosen = [s for s in scans if str(s.get("name", "")).lower() == scan_name.lower()]
     if not chosen:
-        raise NameNotFoundError("scan", scan_name, closest(scan_name, [str(s.get("name", "")) for s in scans]))
+        raise NameNotFoundError(
+            "scan", scan_name, closest(scan_name, [str(s.get("name", "")) for s in scans])
+        )
     return chosen
 
 
@@ -81,8 +84,9 @@ async def diagnose(
         return _unreadable_source(facts, source_name, error, started_at, t0, docs_base)
     for scan in scans:  # every check reads the runs: fetch them beside the checks' first lookups
         asyncio.ensure_future(facts.runs(source_name, str(scan.get("name")))).add_done_callback(_consume)
-    target = Target(facts=facts, source=source, scans=scans, now=now or started_at,
-                    requester_upn=requester_upn)
+    target = Target(
+        facts=facts, source=source, scans=scans, now=now or started_at, requester_upn=requester_upn
+    )
     remaining = max(0.1, deadline_s - (time.monotonic() - t0))
     findings = await run_checks(target, checks, remaining)
     summaries = await _scan_summaries(facts, source_name, scans)
@@ -101,16 +105,23 @@ async def diagnose(
 async def run_checks(target: Target, checks: Sequence[Check], timeout_s: float) -> list[Finding]:
     """Concurrent checks; what raises or is not done by the deadline becomes `unknown`, never a crash."""
     tasks = {asyncio.ensure_future(check.run(target)): check for check in checks}
-    done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    _, pending = await asyncio.wait(tasks, timeout=timeout_s)
     for task in pending:
         task.cancel()
     findings: list[Finding] = []
     for task, check in tasks.items():  # catalogue order, whatever order they finished in
         section = check.meta.sections[0]
         if task in pending:
-            findings.append(Finding(check.meta.id, Status.UNKNOWN, section, f"{check.meta.title}: timed out",
-                                    detail=f"not finished within the {timeout_s:.0f} s deadline of this diagnosis",
-                                    evidence={"timeoutSeconds": round(timeout_s, 1)}))
+            findings.append(
+                Finding(
+                    check.meta.id,
+                    Status.UNKNOWN,
+                    section,
+                    f"{check.meta.title}: timed out",
+                    detail=f"not finished within the {timeout_s:.0f} s deadline of this diagnosis",
+                    evidence={"timeoutSeconds": round(timeout_s, 1)},
+                )
+            )
         elif (error := task.exception()) is not None:
             findings.append(_crashed(check, section, error))
         else:
@@ -120,12 +131,23 @@ async def run_checks(target: Target, checks: Sequence[Check], timeout_s: float) 
 
 def _crashed(check: Check, section: str, error: BaseException) -> Finding:
     if isinstance(error, GatewayError):
-        return Finding(check.meta.id, Status.UNKNOWN, section, f"{check.meta.title}: could not find out",
-                       detail=error.reason, evidence={"error": error.as_evidence()})
+        return Finding(
+            check.meta.id,
+            Status.UNKNOWN,
+            section,
+            f"{check.meta.title}: could not find out",
+            detail=error.reason,
+            evidence={"error": error.as_evidence()},
+        )
     log.error("check %s raised", check.meta.id, exc_info=error)
-    return Finding(check.meta.id, Status.UNKNOWN, section, f"{check.meta.title}: internal error",
-                   detail=f"the check raised {type(error).__name__}: {error}",
-                   evidence={"exception": type(error).__name__})
+    return Finding(
+        check.meta.id,
+        Status.UNKNOWN,
+        section,
+        f"{check.meta.title}: internal error",
+        detail=f"the check raised {type(error).__name__}: {error}",
+        evidence={"exception": type(error).__name__},
+    )
 
 
 async def _scan_summaries(facts: Facts, source_name: str, scans: list[Json]) -> list[ScanSummary]:
@@ -174,15 +196,26 @@ def _unreadable_source(
 ) -> Report:
     """Purview itself did not answer: still a report, with the reason, rather than a traceback."""
     facts.close()
-    finding = Finding("scan-history", Status.UNKNOWN, SCANS_NO_LONGER_RUN,
-                      f"Could not read data source {name} from Purview account {facts.account_name}",
-                      detail=error.reason, evidence={"error": error.as_evidence()})
-    return Report(account=facts.account_name, source=SourceSummary(name, None, None, None), scans=[],
-                  findings=[finding], started_at=started_at,
-                  elapsed_ms=int((time.monotonic() - t0) * 1000), docs_base=docs_base)
+    finding = Finding(
+        "scan-history",
+        Status.UNKNOWN,
+        SCANS_NO_LONGER_RUN,
+        f"Could not read data source {name} from Purview account {facts.account_name}",
+        detail=error.reason,
+        evidence={"error": error.as_evidence()},
+    )
+    return Report(
+        account=facts.account_name,
+        source=SourceSummary(name, None, None, None),
+        scans=[],
+        findings=[finding],
+        started_at=started_at,
+        elapsed_ms=int((time.monotonic() - t0) * 1000),
+        docs_base=docs_base,
+    )
 
 
-def _consume(task: asyncio.Future[object]) -> None:
+def _consume(task: asyncio.Future[Any]) -> None:
     """Prefetches are awaited again by the checks; here only keep asyncio from warning."""
     if not task.cancelled():
         task.exception()

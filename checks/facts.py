@@ -61,13 +61,17 @@ class Facts:
         return await self._memo.get(("scans", data_source), lambda: self._g.purview.scans(data_source))
 
     async def runs(self, data_source: str, scan: str) -> list[Json]:
-        return await self._memo.get(("runs", data_source, scan), lambda: self._g.purview.runs(data_source, scan))
+        return await self._memo.get(
+            ("runs", data_source, scan), lambda: self._g.purview.runs(data_source, scan)
+        )
 
     async def credential(self, name: str) -> Json:
         return await self._memo.get(("credential", name), lambda: self._g.purview.credential(name))
 
     async def key_vault_connection(self, name: str) -> Json:
-        return await self._memo.get(("kv_connection", name), lambda: self._g.purview.key_vault_connection(name))
+        return await self._memo.get(
+            ("kv_connection", name), lambda: self._g.purview.key_vault_connection(name)
+        )
 
     async def integration_runtime(self, name: str) -> Json:
         return await self._memo.get(("ir", name), lambda: self._g.purview.integration_runtime(name))
@@ -118,7 +122,7 @@ class Facts:
             f"find Purview account {self.account_name} in ARM",
             status=404,
             code="ResourceNotFound",
-            message="no Microsoft.Purview/accounts resource of that name in any subscription the bot can read",
+            message="no Microsoft.Purview/accounts of that name in any subscription the bot can read",
             permission="Reader on the Purview account's subscription or resource group",
         )
 

@@ -14,7 +14,7 @@ from checks.gateways.api import Json
 class Identity:
     object_id: str
     display_name: str
-    kind: str  # "purview-msi" | "managed-identity" | "service-principal"
+    kind: str  # "purview-msi" | "managed-identity" | "service-principal" | "user"
     app_id: str | None = None
 
     def evidence(self) -> dict[str, Any]:
@@ -53,8 +53,11 @@ async def purview_identity(facts: Facts) -> Identity:
             code="NoSystemAssignedIdentity",
             message="the ARM account has no identity.principalId (no system-assigned identity)",
         )
-    return Identity(object_id=str(principal), display_name=str(account.get("name", facts.account_name)),
-                    kind="purview-msi")
+    return Identity(
+        object_id=str(principal),
+        display_name=str(account.get("name", facts.account_name)),
+        kind="purview-msi",
+    )
 
 
 async def scan_identity(facts: Facts, scan: Json) -> Identity | None:
@@ -72,7 +75,10 @@ async def scan_identity(facts: Facts, scan: Json) -> Identity | None:
     ctype = credential_type(credential).lower()
     tp = type_properties(credential)
     if ctype == "managedidentity" and tp.get("principalId"):
-        return Identity(object_id=str(tp["principalId"]), display_name=name, kind="managed-identity")
+        # a user-assigned identity is shown in Entra under its resource name, not the credential's
+        resource_id = str(tp.get("resourceId") or "")
+        display = resource_id.rstrip("/").rsplit("/", 1)[-1] if resource_id else name
+        return Identity(object_id=str(tp["principalId"]), display_name=display, kind="managed-identity")
     if ctype == "serviceprincipal" and tp.get("servicePrincipalId"):
         app_id = str(tp["servicePrincipalId"])
         sp = await facts.service_principal_by_app_id(app_id)
@@ -83,6 +89,10 @@ async def scan_identity(facts: Facts, scan: Json) -> Identity | None:
                 code="NotFound",
                 message="no service principal with that app id in the tenant",
             )
-        return Identity(object_id=str(sp["id"]), display_name=str(sp.get("displayName") or app_id),
-                        kind="service-principal", app_id=app_id)
+        return Identity(
+            object_id=str(sp["id"]),
+            display_name=str(sp.get("displayName") or app_id),
+            kind="service-principal",
+            app_id=app_id,
+        )
     return None

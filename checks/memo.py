@@ -20,7 +20,8 @@ class Memo:
             task = asyncio.ensure_future(make())
             self._tasks[key] = task
         # shield: a caller timing out must not cancel the lookup other checks are waiting on
-        return await asyncio.shield(task)  # type: ignore[no-any-return]
+        result: T = await asyncio.shield(task)
+        return result
 
     def keys(self) -> list[Hashable]:
         return list(self._tasks)

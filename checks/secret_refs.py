@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from checks import findings
 from checks.errors import GatewayError, NotFoundError
 from checks.facts import Facts
-from checks.gateways.api import Json
+from checks.gateways.api import Json, SecretVersion
 from checks.identity import credential_type, scan_credential_name, scan_uses_msi, type_properties
-from checks.model import Finding
+from checks.model import Finding, Status
 
 KEY_VAULT_SECRET_TYPE = "azurekeyvaultsecret"
 MSI_SKIP = "scan uses Purview's managed identity: no secret involved"
@@ -119,7 +119,8 @@ def secret_refs(type_props: dict[str, Any]) -> list[SecretRef]:
     """Every Key Vault secret a credential references, whatever field holds it."""
     refs = []
     for path, node in _walk(type_props, ""):
-        store = node.get("store") if isinstance(node.get("store"), dict) else {}
+        store = node.get("store")
+        store = store if isinstance(store, dict) else {}
         refs.append(
             SecretRef(
                 field=path,
@@ -139,7 +140,8 @@ async def _credential(facts: Facts, scan: str, name: str) -> Json:
         raise MissingLinkError(
             "credential",
             name,
-            f"scan {scan} uses credential {name}, which does not exist in Purview account {facts.account_name}",
+            f"scan {scan} uses credential {name}, which does not exist in Purview account "
+            f"{facts.account_name}",
             call=error.call,
         ) from error
 
@@ -149,7 +151,8 @@ async def _base_url(facts: Facts, credential: str, connection: str) -> str:
         raise MissingLinkError(
             "key-vault-connection",
             "",
-            f"credential {credential} references a secret without a Key Vault connection (store.referenceName)",
+            f"credential {credential} references a secret without a Key Vault connection "
+            "(store.referenceName)",
             call=f"read credential {credential}",
         )
     try:
@@ -257,7 +260,7 @@ def settle(check: str, section: str, title: str, outcome: ScanSecrets) -> Findin
     return None
 
 
-# --- wire values ------------------------------------------------------------------------------------
+# --- wire values and finding parts shared by these checks ----------------------------------------
 def parse_time(value: Any) -> datetime | None:
     """An ISO 8601 wire timestamp (`Z`, 7 fractional digits) as aware UTC; None when absent or unreadable."""
     if not value:
@@ -267,3 +270,30 @@ def parse_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+EPOCH = datetime.min.replace(tzinfo=UTC)  # sorts before any real timestamp
+
+
+def latest(versions: list[SecretVersion]) -> SecretVersion | None:
+    """The version Key Vault serves when none is named: the most recently created one."""
+    return max(versions, key=lambda v: v.created or v.updated or EPOCH, default=None)
+
+
+def iso(value: datetime | None) -> str | None:
+    """A datetime as evidence carries it: ISO 8601 with `Z`."""
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def human_time(value: datetime) -> str:
+    """A datetime as a detail sentence shows it."""
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+@dataclass
+class Problem:
+    """One reason a finding is not a pass, with the fix lines that address it."""
+
+    status: Status
+    sentence: str
+    fix: list[str] = field(default_factory=list)

@@ -37,6 +37,7 @@ RESOURCE_GROUP_TYPE = "Microsoft.Resources/subscriptions/resourceGroups"
 # groups and each resource type it can expand to. A role must grant all of them to count as "Reader".
 MULTI_SOURCE_READ_ACTIONS: tuple[str, ...] = (
     "Microsoft.Resources/subscriptions/resourceGroups/read",
+    "Microsoft.Resources/subscriptions/resources/read",
     "Microsoft.Storage/storageAccounts/read",
     "Microsoft.Sql/servers/read",
     "Microsoft.Sql/servers/databases/read",

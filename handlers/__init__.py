@@ -1,1 +1,1 @@
-"""Entry points that turn Slack events, alerts and scan failures into diagnoses, and reports into Block Kit."""
+"""Entry points turning Slack events, alerts and scan failures into diagnoses; reports into Block Kit."""

@@ -1,6 +1,6 @@
 """Per-sandbox state the routes read: the world with its lookup indices, the base URL and the token issuer.
 
-One object per running sandbox (never module state), reached from a request through `CONTEXT`.
+One object per running sandbox (never module state), built once its URL is known.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
-
-from aiohttp import web
 
 from sandbox.scopes import normalise, resource_parts
 from sandbox.tokens import TokenIssuer
@@ -102,6 +100,3 @@ def _builtin_roles() -> list[Json]:
     text = (resources.files("checks") / "data" / "builtin-roles.json").read_text(encoding="utf-8")
     roles: list[Json] = json.loads(text)
     return roles
-
-
-CONTEXT = web.AppKey("sandbox_context", Context)

@@ -31,10 +31,10 @@ class FaultBook:
     def take(self, method: str, path: str, query: str, raw_query: str) -> FaultSpec | None:
         """The first live fault matching the request (consuming one of its `times`), or None.
 
-        The pattern is searched in `path?query` with the query both decoded and as sent, so a regex may be
-        written either way.
+        The pattern is searched in the bare path and in `path?query`, with the query both decoded and as
+        sent, so `salesadls$` and `\\$filter=atScope\\(\\)` both work.
         """
-        targets = [f"{path}?{q}" if q else path for q in dict.fromkeys((query, raw_query))]
+        targets = [path, *(f"{path}?{q}" for q in dict.fromkeys((query, raw_query)) if q)]
         for fault in self._faults:
             if fault.remaining == 0:
                 continue

@@ -1,4 +1,4 @@
-"""What the sandbox saw: one record per request, so tests can assert on traffic (no URL twice, no value read)."""
+"""What the sandbox saw, one record per request: tests assert on traffic (no URL twice, no value read)."""
 
 from __future__ import annotations
 

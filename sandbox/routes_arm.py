@@ -110,7 +110,9 @@ def _resource_group(ctx: Context, key: str) -> Json:
 
 def _require_subscription(ctx: Context, subscription_id: str) -> None:
     if subscription_id.lower() not in ctx.subscriptions:
-        raise ApiError(404, "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found.")
+        raise ApiError(
+            404, "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found."
+        )
 
 
 def _require_group(ctx: Context, subscription_id: str, group: str) -> None:

@@ -90,7 +90,9 @@ def _assignments(ctx: Context, scope: str, filter_text: str) -> list[Json]:
 def _assignment(ctx: Context, scope: str, name: str) -> Json:
     for doc in ctx.world.role_assignments:
         wire = assignment_wire(ctx, doc)
-        if wire["name"].lower() == name.lower() and normalise(wire["properties"]["scope"]) == normalise(scope):
+        if wire["name"].lower() == name.lower() and normalise(wire["properties"]["scope"]) == normalise(
+            scope
+        ):
             return wire
     raise ApiError(404, "RoleAssignmentNotFound", f"The role assignment '{name}' is not found.")
 
@@ -122,7 +124,8 @@ def assignment_wire(ctx: Context, doc: Json) -> Json:
     props.update(copy.deepcopy(given))
     props["roleDefinitionId"], props["scope"] = role, scope
     return {
-        "id": doc.get("id") or f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{name}",
+        "id": doc.get("id")
+        or f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{name}",
         "type": "Microsoft.Authorization/roleAssignments",
         "name": name,
         "properties": props,
@@ -131,8 +134,9 @@ def assignment_wire(ctx: Context, doc: Json) -> Json:
 
 def _qualified_role_id(scope: str, guid: str) -> str:
     """A bare GUID in the world becomes the subscription-qualified id ARM returns."""
-    parts = normalise(scope).split("/")
-    prefix = f"/subscriptions/{scope.strip('/').split('/')[1]}" if len(parts) > 2 and parts[1] == "subscriptions" else ""
+    parts = scope.strip("/").split("/")
+    in_subscription = len(parts) >= 2 and parts[0].lower() == "subscriptions"
+    prefix = f"/subscriptions/{parts[1]}" if in_subscription else ""
     return f"{prefix}{ROLE_DEFINITIONS}{guid}"
 
 
@@ -185,8 +189,7 @@ def _definitions(ctx: Context, scope: str, filter_text: str) -> list[Json]:
         if any(is_at_or_above(s, scope) for s in d["properties"].get("assignableScopes", ["/"]))
     ]
     candidates = customs + [builtin_wire(ctx, scope, r) for r in ctx.builtin_roles.values()]
+    fields = {"rolename": "roleName", "type": "type"}
     return [
-        d
-        for d in candidates
-        if all(str(d["properties"].get("roleName" if f == "rolename" else "type", "")).lower() == v for f, v in wanted)
+        d for d in candidates if all(str(d["properties"].get(fields[f], "")).lower() == v for f, v in wanted)
     ]

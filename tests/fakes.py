@@ -20,15 +20,10 @@ from checks.target import Target
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 
-def _ancestors(scope: str) -> list[str]:
-    """`/subscriptions/s/resourceGroups/rg/providers/P/t/n` → itself and every parent scope, lower case."""
-    parts = scope.strip("/").split("/")
-    out = ["/"]
-    for i in range(2, len(parts) + 1, 2):
-        out.append("/" + "/".join(parts[:i]).lower())
-    # provider segments come in threes (providers/NS/type) then pairs; include every prefix to be safe
-    out += ["/" + "/".join(parts[:i]).lower() for i in range(1, len(parts) + 1)]
-    return out
+def _ancestors(scope: str) -> set[str]:
+    """A scope and every parent scope, lower case: `/`, `/subscriptions/s`, `…/resourcegroups/rg`…"""
+    parts = scope.strip("/").lower().split("/")
+    return {"/"} | {"/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)}
 
 
 def _when(value: Any) -> datetime | None:
@@ -143,7 +138,9 @@ class FakeWorld:
     # ArmApi -------------------------------------------------------------------------------------
     async def subscriptions(self) -> list[Json]:
         self._call("arm.subscriptions")
-        return [dict(s, id=f"/subscriptions/{s['subscriptionId']}") for s in self.world.get("subscriptions", [])]
+        return [
+            dict(s, id=f"/subscriptions/{s['subscriptionId']}") for s in self.world.get("subscriptions", [])
+        ]
 
     async def resource(self, resource_id: str) -> Json:
         self._call(f"arm.resource:{resource_id.lower()}")
@@ -175,12 +172,12 @@ class FakeWorld:
 
     async def role_assignments(self, scope: str, principal_id: str) -> list[RoleAssignment]:
         self._call(f"arm.role_assignments:{scope.lower()}:{principal_id.lower()}")
-        ancestors = set(_ancestors(scope))
+        ancestors = _ancestors(scope)
         ids = {principal_id.lower()} | self._groups_of(principal_id)
         out = []
         for a in self.world.get("roleAssignments", []):
             p = a["properties"]
-            if p["principalId"].lower() in ids and p["scope"].lower().rstrip("/") in ancestors | {"/"}:
+            if p["principalId"].lower() in ids and (p["scope"].lower().rstrip("/") or "/") in ancestors:
                 out.append(
                     RoleAssignment(
                         id=a["id"],

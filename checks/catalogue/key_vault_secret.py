@@ -7,7 +7,6 @@ password or key is left to a person, and every judged finding says so.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,47 +14,44 @@ from checks import findings
 from checks.check import Check, CheckMeta
 from checks.errors import GatewayError, NotFoundError
 from checks.gateways.api import SecretVersion
-from checks.model import Finding, Status
-from checks.secret_refs import MissingLinkError, ScanSecrets, VaultSecret, collect, settle
+from checks.model import Finding, Status, worst
+from checks.secret_refs import (
+    MissingLinkError,
+    Problem,
+    ScanSecrets,
+    VaultSecret,
+    collect,
+    human_time,
+    iso,
+    latest,
+    settle,
+)
 from checks.sections import KEY_VAULT_SECRET
 from checks.target import Target
 
 ID = "key-vault-secret"
 EXPIRY_WARNING = timedelta(days=14)
-BOT_LIST_PERMISSION = "List on secrets (access policy `list`, or an RBAC role with secrets/readMetadata/action)"
+BOT_LIST_PERMISSION = (
+    "List on secrets (access policy `list`, or an RBAC role with secrets/readMetadata/action)"
+)
 PORTAL_CREDENTIAL = "In the Purview portal: Data Map > Source management > Credentials > {credential}"
 
 
-@dataclass
-class Problem:
-    status: Status
-    sentence: str
-    fix: list[str] = field(default_factory=list)
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+def _finding(
+    status: Status, title: str, detail: str, scan: str, evidence: dict[str, Any], fix: list[str] | None = None
+) -> Finding:
+    return Finding(ID, status, KEY_VAULT_SECRET, title, detail, fix or [], evidence, scan)
 
 
 def version_evidence(v: SecretVersion) -> dict[str, Any]:
     return {
         "version": v.version,
         "enabled": v.enabled,
-        "created": _iso(v.created),
-        "updated": _iso(v.updated),
-        "expires": _iso(v.expires),
-        "notBefore": _iso(v.not_before),
+        "created": iso(v.created),
+        "updated": iso(v.updated),
+        "expires": iso(v.expires),
+        "notBefore": iso(v.not_before),
     }
-
-
-def latest(versions: list[SecretVersion]) -> SecretVersion | None:
-    """The version Key Vault serves when none is named: the most recently created one."""
-    return max(versions, key=lambda v: (v.created or v.updated or datetime.min.replace(tzinfo=None).astimezone()),
-               default=None)
 
 
 def pinned(versions: list[SecretVersion], version: str) -> SecretVersion | None:
@@ -63,8 +59,9 @@ def pinned(versions: list[SecretVersion], version: str) -> SecretVersion | None:
 
 
 def _label(secret: VaultSecret) -> str:
+    """'Secret NAME (VERSION) in Key Vault VAULT', the start of a title."""
     version = secret.ref.secret_version or "latest version"
-    return f"secret {secret.ref.secret_name} ({version}) in Key Vault {secret.vault_name}"
+    return f"Secret {secret.ref.secret_name} ({version}) in Key Vault {secret.vault_name}"
 
 
 def _value_note(secret: VaultSecret, version: str) -> str:
@@ -77,21 +74,32 @@ def _value_note(secret: VaultSecret, version: str) -> str:
 
 def problems(secret: VaultSecret, v: SecretVersion, now: datetime) -> list[Problem]:
     """What keeps this version from being read (fail) or will soon (warn)."""
-    base = f"az keyvault secret set-attributes --vault-name {secret.vault_name} --name {secret.ref.secret_name}"
-    new_version = f"az keyvault secret set --vault-name {secret.vault_name} --name {secret.ref.secret_name} --value '<value>'"
+    names = f"--vault-name {secret.vault_name} --name {secret.ref.secret_name}"
+    base = f"az keyvault secret set-attributes {names}"
+    new_version = f"az keyvault secret set {names} --value '<value>'"
     found: list[Problem] = []
     if v.enabled is False:
-        found.append(Problem(Status.FAIL, f"version {v.version} is disabled", [f"{base} --version {v.version} --enabled true"]))
+        found.append(
+            Problem(
+                Status.FAIL,
+                f"version {v.version} is disabled",
+                [f"{base} --version {v.version} --enabled true"],
+            )
+        )
     if v.expires and v.expires <= now:
-        found.append(Problem(Status.FAIL, f"version {v.version} expired on {_when(v.expires)}", [new_version]))
+        found.append(
+            Problem(Status.FAIL, f"version {v.version} expired on {human_time(v.expires)}", [new_version])
+        )
     elif v.expires and v.expires - now <= EXPIRY_WARNING:
-        found.append(Problem(Status.WARN, f"version {v.version} expires on {_when(v.expires)}", [new_version]))
+        found.append(
+            Problem(Status.WARN, f"version {v.version} expires on {human_time(v.expires)}", [new_version])
+        )
     if v.not_before and v.not_before > now:
         found.append(
             Problem(
                 Status.FAIL,
-                f"version {v.version} is not valid before {_when(v.not_before)}",
-                [f"{base} --version {v.version} --not-before {_iso(now)}"],
+                f"version {v.version} is not valid before {human_time(v.not_before)}",
+                [f"{base} --version {v.version} --not-before {iso(now)}"],
             )
         )
     if found and secret.ref.secret_version:
@@ -114,60 +122,67 @@ def judge(secret: VaultSecret, versions: list[SecretVersion], now: datetime) -> 
     note = _value_note(secret, chosen.version)
     which = "pinned" if ref.secret_version else "latest (secretVersion is empty)"
     if not found:
-        expiry = f", expires {_when(chosen.expires)}" if chosen.expires else ", no expiry"
-        return Finding(
-            ID, Status.PASS, KEY_VAULT_SECRET,
-            f"{_label(secret).capitalize()} exists and is usable",
-            f"Credential {secret.credential} reads the {which} version {chosen.version}: enabled{expiry}. {note}",
-            evidence=evidence, scan=secret.scan,
-        )  # fmt: skip
-    status = Status.FAIL if any(p.status is Status.FAIL for p in found) else Status.WARN
+        expiry = f", expires {human_time(chosen.expires)}" if chosen.expires else ", no expiry"
+        return _finding(
+            Status.PASS,
+            f"{_label(secret)} exists and is usable",
+            f"Credential {secret.credential} reads the {which} version {chosen.version}: "
+            f"enabled{expiry}. {note}",
+            secret.scan,
+            evidence,
+        )
+    status = worst([p.status for p in found])
     sentences = "; ".join(p.sentence for p in found)
-    return Finding(
-        ID, status, KEY_VAULT_SECRET,
-        f"{_label(secret).capitalize()}: {sentences}",
+    return _finding(
+        status,
+        f"{_label(secret)}: {sentences}",
         f"Credential {secret.credential} reads the {which} version, and {sentences}. {note}",
-        fix=[line for p in found for line in p.fix],
-        evidence={**evidence, "problems": [p.sentence for p in found]}, scan=secret.scan,
-    )  # fmt: skip
+        secret.scan,
+        {**evidence, "problems": [p.sentence for p in found]},
+        [line for p in found for line in p.fix],
+    )
 
 
 def _missing_version(secret: VaultSecret, evidence: dict[str, Any]) -> Finding:
     ref = secret.ref
-    listing = f"az keyvault secret list-versions --vault-name {secret.vault_name} --name {ref.secret_name} -o table"
+    listing = (
+        f"az keyvault secret list-versions --vault-name {secret.vault_name} --name {ref.secret_name} -o table"
+    )
     what = f"version {ref.secret_version}" if ref.secret_version else "any version"
-    return Finding(
-        ID, Status.FAIL, KEY_VAULT_SECRET,
+    portal = PORTAL_CREDENTIAL.format(credential=secret.credential)
+    return _finding(
+        Status.FAIL,
         f"Secret {ref.secret_name} in Key Vault {secret.vault_name} has no {what}",
-        f"Credential {secret.credential} pins version {ref.secret_version or '(latest)'} of secret "
-        f"{ref.secret_name}, which does not exist in Key Vault {secret.vault_name}.",
-        fix=[listing, PORTAL_CREDENTIAL.format(credential=secret.credential)
-             + ": set the secret version to one listed, or leave it empty for the latest"],
-        evidence=evidence, scan=secret.scan,
-    )  # fmt: skip
+        f"Credential {secret.credential} reads {what} of secret {ref.secret_name}, which does not exist "
+        f"in Key Vault {secret.vault_name}.",
+        secret.scan,
+        evidence,
+        [listing, f"{portal}: set the secret version to one listed, or leave it empty for the latest"],
+    )
 
 
 def _secret_missing(secret: VaultSecret) -> Finding:
     ref, vault = secret.ref, secret.vault_name
-    return Finding(
-        ID, Status.FAIL, KEY_VAULT_SECRET,
+    return _finding(
+        Status.FAIL,
         f"Secret {ref.secret_name} not found in Key Vault {vault}",
         f"Credential {secret.credential} ({ref.field}) names secret {ref.secret_name}, which is not in "
         f"Key Vault {vault} ({secret.base_url}).",
-        fix=[
-            f"az keyvault secret list --vault-name {vault} --query \"[].name\" -o tsv",
+        secret.scan,
+        secret.evidence(),
+        [
+            f'az keyvault secret list --vault-name {vault} --query "[].name" -o tsv',
             f"az keyvault secret set --vault-name {vault} --name {ref.secret_name} --value '<value>'",
             PORTAL_CREDENTIAL.format(credential=secret.credential) + ": or correct the secret name",
         ],
-        evidence=secret.evidence(), scan=secret.scan,
-    )  # fmt: skip
+    )
 
 
 def _unreadable(secret: VaultSecret, error: GatewayError) -> Finding:
+    title = f"Could not read the versions of secret {secret.ref.secret_name} in Key Vault {secret.vault_name}"
     finding = findings.unknown(
-        ID, KEY_VAULT_SECRET, f"Could not read the versions of {_label(secret)}", error,
-        scan=secret.scan, evidence=secret.evidence(),
-    )  # fmt: skip
+        ID, KEY_VAULT_SECRET, title, error, scan=secret.scan, evidence=secret.evidence()
+    )
     if not error.permission:
         finding.detail += f". The bot's identity needs {BOT_LIST_PERMISSION} on Key Vault {secret.vault_name}"
     return finding
@@ -185,19 +200,25 @@ async def check_secret(target: Target, secret: VaultSecret) -> Finding:
 
 _LINK_FIX = {
     "credential": "create the credential, or edit the scan to use an existing one",
-    "key-vault-connection": "Management > Credentials > Manage Key Vault connections > New (base URL of the vault)",
-    "vault": "check the Key Vault connection's base URL against `az keyvault list --query \"[].properties.vaultUri\"`",
+    "key-vault-connection": (
+        "Management > Credentials > Manage Key Vault connections > New (with the vault's base URL)"
+    ),
+    "vault": (
+        "check the Key Vault connection's base URL against "
+        '`az keyvault list --query "[].properties.vaultUri" -o tsv`'
+    ),
 }
 
 
 def _broken_chain(outcome: ScanSecrets, error: MissingLinkError) -> Finding:
-    return Finding(
-        ID, Status.FAIL, KEY_VAULT_SECRET,
-        f"Scan {outcome.scan}: {error.link.replace('-', ' ')} {error.name} not found",
+    return _finding(
+        Status.FAIL,
+        f"Scan {outcome.scan}: {error.link.replace('-', ' ')} {error.name or '(unnamed)'} not found",
         error.message[:1].upper() + error.message[1:] + ".",
-        fix=[f"In the Purview portal: {_LINK_FIX[error.link]}"],
-        evidence={"link": error.link, "name": error.name, "error": error.as_evidence()}, scan=outcome.scan,
-    )  # fmt: skip
+        outcome.scan,
+        {"link": error.link, "name": error.name, "error": error.as_evidence()},
+        [f"In the Purview portal: {_LINK_FIX[error.link]}"],
+    )
 
 
 async def _scan_findings(target: Target, outcome: ScanSecrets) -> list[Finding]:

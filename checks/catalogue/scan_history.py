@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from checks import findings, sections
@@ -50,16 +50,17 @@ def _when(run: Json) -> datetime | None:
         value = run.get(key)
         if value:
             try:
-                return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+                when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
             except ValueError:
                 continue
+            return when if when.tzinfo else when.replace(tzinfo=UTC)  # naive = UTC, so all compare
     return None
 
 
 def _newest_first(runs: list[Json]) -> list[Json]:
     """Runs sorted newest first by time; the API's order is kept for runs without a parseable time."""
     if all(_when(r) for r in runs):
-        return sorted(runs, key=lambda r: _when(r) or datetime.min, reverse=True)
+        return sorted(runs, key=lambda r: _when(r) or datetime.min.replace(tzinfo=UTC), reverse=True)
     return list(runs)
 
 

@@ -25,16 +25,21 @@ class CliResult:
         return json.loads(self.stdout)
 
 
-async def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliResult:
+async def run_cli(*args: str, env: dict[str, str] | None = None, limit_s: float = 120) -> CliResult:
     """`python -m bot ARGS` in a child process: the product reads only its ordinary settings."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "PURVIEW_", "SSL_CERT"))}
     base["AZURE_TOKEN_CREDENTIALS"] = "EnvironmentCredential"  # never probe a metadata endpoint in tests
     base["NO_COLOR"] = "1"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, env={**base, **(env or {})},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env={**base, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    out, err = await asyncio.wait_for(proc.communicate(), limit_s)
     return CliResult(proc.returncode or 0, out.decode(), err.decode())
 
 

@@ -21,8 +21,9 @@ def comparable(report: dict[str, Any]) -> list[tuple[str, str, str | None, str]]
 
 async def test_throttled_then_ok_gives_the_same_report(sample_sandbox: Sandbox) -> None:
     clean = (await run_cli("check", "finance-sql", "--format", "json", env=sample_sandbox.env())).json()
-    sample_sandbox.add_fault({"path": r"/providers/Microsoft\.KeyVault/vaults", "status": 429,
-                              "retryAfter": 1, "times": 1})
+    sample_sandbox.add_fault(
+        {"path": r"/providers/Microsoft\.KeyVault/vaults", "status": 429, "retryAfter": 1, "times": 1}
+    )
     sample_sandbox.add_fault({"path": r"/scan/credentials/", "status": 429, "retryAfter": 1, "times": 1})
     sample_sandbox.clear_requests()
     throttled = await run_cli("check", "finance-sql", "--format", "json", env=sample_sandbox.env())
@@ -31,7 +32,9 @@ async def test_throttled_then_ok_gives_the_same_report(sample_sandbox: Sandbox) 
     assert sum(1 for r in sample_sandbox.requests if r.status == 429) == 2
 
 
-async def test_persistent_500_on_key_vault_versions_makes_that_finding_unknown(sample_sandbox: Sandbox) -> None:
+async def test_persistent_500_on_key_vault_versions_makes_that_finding_unknown(
+    sample_sandbox: Sandbox,
+) -> None:
     sample_sandbox.add_fault({"path": r"/kv/.*/versions", "status": 500})
     result = await run_cli("check", "archive-blob", "--format", "json", env=sample_sandbox.env())
     report = result.json()

@@ -32,7 +32,7 @@ async def test_key_vault_forbidden_by_rbac(fake: Any, clients: Any) -> None:
     body = {
         "error": {
             "code": "Forbidden",
-            "message": "Caller is not authorized to perform action on resource.\r\nAction: 'secrets/readMetadata'",
+            "message": "Caller is not authorized to perform action on resource.\r\nAction: 'readMetadata'",
             "innererror": {"code": "ForbiddenByRbac"},
         }
     }
@@ -128,8 +128,10 @@ async def test_persistent_500_ends_as_gateway_error(fake: Any, clients: Any) -> 
 
 
 async def test_slow_server_times_out(fake: Any, make_clients: Any) -> None:
+    gate = asyncio.Event()
+
     async def slow(_: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(3)
+        await asyncio.wait_for(gate.wait(), 3)
         return web.json_response({})
 
     fake.on("GET", f"{PV}/datasources", slow)
@@ -139,6 +141,7 @@ async def test_slow_server_times_out(fake: Any, make_clients: Any) -> None:
         await clients.purview("acct").data_sources()
     assert asyncio.get_running_loop().time() - started < 2
     assert info.value.code == "Timeout" and "0.3" in info.value.message
+    gate.set()
 
 
 async def test_credential_without_token(fake: Any, make_clients: Any, failing_credential: Any) -> None:

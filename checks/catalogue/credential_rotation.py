@@ -1,0 +1,201 @@
+"""credential-rotation: "Have credentials to your resource changed or been rotated?" (scans no longer run).
+
+Compares each secret's newest enabled version with the scan's last successful run, and the version a
+credential pins with the newest one: a scan that used to work and now fails is often reading a value
+rotated after its last success, or an old pinned version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from checks import findings
+from checks.check import Check, CheckMeta
+from checks.errors import GatewayError, NotFoundError
+from checks.gateways.api import Json, SecretVersion
+from checks.model import Finding, Status
+from checks.secret_refs import (
+    EPOCH,
+    ScanSecrets,
+    VaultSecret,
+    collect,
+    human_time,
+    iso,
+    latest,
+    parse_time,
+    settle,
+)
+from checks.sections import SCANS_NO_LONGER_RUN
+from checks.target import Target
+
+ID = "credential-rotation"
+
+
+@dataclass(frozen=True)
+class LastSuccess:
+    run_id: str
+    end: datetime
+
+
+def last_success(runs: list[Json]) -> LastSuccess | None:
+    """The latest run whose status is Succeeded (by endTime, whatever order the list comes in)."""
+    done = [
+        LastSuccess(str(r.get("id", "")), end)
+        for r in runs
+        if str(r.get("status", "")).lower() == "succeeded" and (end := parse_time(r.get("endTime")))
+    ]
+    return max(done, key=lambda s: s.end, default=None)
+
+
+def _changed(v: SecretVersion) -> datetime:
+    return max(v.created or EPOCH, v.updated or EPOCH)
+
+
+def newest_enabled(versions: list[SecretVersion]) -> SecretVersion | None:
+    return latest([v for v in versions if v.enabled is not False])
+
+
+@dataclass(frozen=True)
+class Reason:
+    headline: str  # for the title
+    sentence: str  # for the detail
+
+
+def reasons(
+    secret: VaultSecret, newest: SecretVersion, versions: list[SecretVersion], success: LastSuccess
+) -> list[Reason]:
+    """Why the secret the scan reads may no longer be what worked at its last success."""
+    found = []
+    changed = _changed(newest)
+    if changed > success.end:
+        found.append(
+            Reason(
+                "rotated after the last successful run",
+                f"secret {secret.ref.secret_name} changed on {human_time(changed)} (version "
+                f"{newest.version}), after the last successful run ({human_time(success.end)})",
+            )
+        )
+    pin = secret.ref.secret_version.lower()
+    old = next((v for v in versions if pin and v.version.lower() == pin), None)
+    if old is not None and old.version.lower() != newest.version.lower() and _changed(old) < changed:
+        found.append(
+            Reason(
+                "the credential pins an older version",
+                f"credential {secret.credential} pins version {old.version}, older than the newest enabled "
+                f"version {newest.version}",
+            )
+        )
+    return found
+
+
+def judge(secret: VaultSecret, versions: list[SecretVersion], success: LastSuccess) -> Finding:
+    label = f"Secret {secret.ref.secret_name} (Key Vault {secret.vault_name})"
+    newest = newest_enabled(versions)
+    if newest is None:
+        detail = f"{label} has no enabled version: see the key-vault-secret finding"
+        return findings.skipped(ID, SCANS_NO_LONGER_RUN, f"Rotation of {label}", detail, scan=secret.scan)
+    evidence: dict[str, Any] = {
+        **secret.evidence(),
+        "lastSuccessfulRun": {"id": success.run_id, "endTime": iso(success.end)},
+        "newestEnabledVersion": newest.version,
+        "newestChanged": iso(_changed(newest)),
+    }
+    found = reasons(secret, newest, versions, success)
+    if not found:
+        detail = (
+            f"{label} last changed on {human_time(_changed(newest))}, before the last successful run "
+            f"({human_time(success.end)})."
+        )
+        return _finding(
+            Status.PASS, f"{label} unchanged since the last successful run", detail, secret.scan, evidence
+        )
+    fix = [
+        f"In the Purview portal: Data Map > Source management > Credentials > {secret.credential}: set the "
+        f"secret version to {newest.version} (or leave it empty for the latest), then Test connection",
+        f"az keyvault secret show --vault-name {secret.vault_name} --name {secret.ref.secret_name} "
+        f"--version {newest.version} --query value -o tsv   # a person checks it against the source",
+    ]
+    text = "; ".join(r.sentence for r in found)
+    return _finding(
+        Status.WARN,
+        f"{label}: {' and '.join(r.headline for r in found)}: update the credential/scan",
+        f"{text[:1].upper()}{text[1:]}. If the scan has failed since, update the credential or scan to the "
+        "current secret, and check the value matches what the source expects.",
+        secret.scan,
+        {**evidence, "reasons": [r.sentence for r in found]},
+        fix,
+    )
+
+
+def _finding(
+    status: Status, title: str, detail: str, scan: str, evidence: dict[str, Any], fix: list[str] | None = None
+) -> Finding:
+    return Finding(ID, status, SCANS_NO_LONGER_RUN, title, detail, fix or [], evidence, scan)
+
+
+async def _versions(target: Target, secret: VaultSecret) -> list[SecretVersion] | GatewayError:
+    try:
+        return await target.facts.secret_versions(secret.base_url, secret.ref.secret_name)
+    except GatewayError as error:
+        return error
+
+
+async def _runs(target: Target, scan: str) -> list[Json] | GatewayError:
+    try:
+        return await target.facts.runs(target.source_name, scan)
+    except GatewayError as error:
+        return error
+
+
+def _secret_finding(
+    secret: VaultSecret, versions: list[SecretVersion] | GatewayError, success: LastSuccess
+) -> Finding:
+    title = f"Rotation of secret {secret.ref.secret_name} (Key Vault {secret.vault_name})"
+    if isinstance(versions, NotFoundError):
+        detail = f"secret {secret.ref.secret_name} not found: see the key-vault-secret finding"
+        return findings.skipped(ID, SCANS_NO_LONGER_RUN, title, detail, scan=secret.scan)
+    if isinstance(versions, GatewayError):
+        return findings.unknown(
+            ID, SCANS_NO_LONGER_RUN, title, versions, scan=secret.scan, evidence=secret.evidence()
+        )
+    return judge(secret, versions, success)
+
+
+async def _scan_findings(target: Target, outcome: ScanSecrets) -> list[Finding]:
+    settled = settle(ID, SCANS_NO_LONGER_RUN, f"Scan {outcome.scan}: credential rotation", outcome)
+    if settled is not None:
+        return [settled]
+    runs, versions = await asyncio.gather(
+        _runs(target, outcome.scan), asyncio.gather(*(_versions(target, s) for s in outcome.secrets))
+    )
+    title = f"Scan {outcome.scan}: credential rotation"
+    if isinstance(runs, GatewayError):
+        return [findings.unknown(ID, SCANS_NO_LONGER_RUN, title, runs, scan=outcome.scan)]
+    success = last_success(runs)
+    if success is None:
+        detail = f"scan {outcome.scan} has no successful run on record: nothing to compare the secret with"
+        return [findings.skipped(ID, SCANS_NO_LONGER_RUN, title, detail, scan=outcome.scan)]
+    return [_secret_finding(s, v, success) for s, v in zip(outcome.secrets, versions, strict=True)]
+
+
+async def run(target: Target) -> list[Finding]:
+    outcomes = await collect(target.facts, target.scans)
+    per_scan = await asyncio.gather(*(_scan_findings(target, o) for o in outcomes))
+    return [f for fs in per_scan for f in fs]
+
+
+CHECK = Check(
+    meta=CheckMeta(
+        id=ID,
+        title="Credential rotated since the last successful scan",
+        sections=(SCANS_NO_LONGER_RUN,),
+        description=(
+            "Warns when a scan's Key Vault secret changed after the scan's last successful run, or when the "
+            "credential pins a version older than the newest enabled one."
+        ),
+    ),
+    run=run,
+)

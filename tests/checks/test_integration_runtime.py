@@ -1,0 +1,253 @@
+"""integration-runtime: Azure IR, missing IR, SHIR state / nodes / expiry / version, managed VNet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from checks import sections as s
+from checks.catalogue import integration_runtime
+from checks.errors import GatewayError
+from checks.gateways.purview import PERMISSION as PURVIEW_PERMISSION
+from checks.model import Finding, Status
+from tests.checks import kv_worlds as kv
+from tests.checks import worlds as w
+from tests.fakes import FakeWorld
+
+SHIR = "shir-onprem"
+MIR = "managed-ir"
+RECENT = "2026-11-28T07:45:00Z"
+
+
+def node(
+    name: str = "node-1",
+    status: str = "Online",
+    *,
+    last: str = RECENT,
+    expiry: str = "2027-06-01T00:00:00Z",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "nodeName": name,
+        "machineName": f"{name.upper()}.corp",
+        "status": status,
+        "lastConnectTime": last,
+        "expiryTime": expiry,
+        **extra,
+    }
+
+
+def shir_status(
+    state: str = "Online",
+    nodes: list[dict[str, Any]] | None = None,
+    *,
+    version: str | None = "5.44.8984.1",
+    latest: str = "5.44.8984.1",
+    auto: str = "Off",
+    **extra: Any,
+) -> dict[str, Any]:
+    tp: dict[str, Any] = {"nodes": nodes if nodes is not None else [node()], "autoUpdate": auto, **extra}
+    if version is not None:
+        tp |= {"version": version, "latestVersion": latest}
+    return {"name": SHIR, "kind": "SelfHosted", "properties": {"state": state, "typeProperties": tp}}
+
+
+def _shir_world(status: dict[str, Any] | None = None, scans: list[str] | None = None) -> dict[str, Any]:
+    world = w.sql_world()
+    w.pv(world)["scans"]["sales-sql"] = [
+        w.scan(n, "AzureSqlDatabaseMsi", ir=SHIR) for n in scans or ["nightly"]
+    ]
+    w.pv(world)["integrationRuntimes"].append(w.integration_runtime(SHIR, "SelfHosted"))
+    if status is not None:
+        w.pv(world)["integrationRuntimeStatus"][SHIR] = status
+    return world
+
+
+async def _run(
+    world: dict[str, Any], fake: FakeWorld | None = None, source: str = "sales-sql"
+) -> list[Finding]:
+    fake = fake or FakeWorld(world)
+    return await integration_runtime.run(await fake.target(source))
+
+
+# --- Azure IR and missing IR -------------------------------------------------------------------------
+async def test_azure_ir_scan_passes_without_calls() -> None:
+    fake = FakeWorld(w.sql_world())
+    [f] = await _run({}, fake)
+    assert f.status is Status.PASS and f.scan == "nightly" and f.section == s.SCANS_NO_LONGER_RUN
+    assert "runs on the Azure integration runtime" in f.detail
+    assert not any(c.startswith("purview.ir") for c in fake.calls)
+
+
+async def test_missing_runtime_fails() -> None:
+    world = _shir_world()
+    w.pv(world)["integrationRuntimes"] = []
+    [f] = await _run(world)
+    assert f.status is Status.FAIL
+    assert f.title == f"Scan nightly runs on integration runtime {SHIR}, which does not exist"
+
+
+# --- self-hosted: connectivity -----------------------------------------------------------------------
+async def test_healthy_shir_passes_connectivity_and_version() -> None:
+    connectivity, version = await _run(_shir_world(shir_status()))
+    assert connectivity.status is Status.PASS and "1 of 1 node(s) Online" in connectivity.detail
+    assert version.status is Status.PASS and "the latest" in version.detail
+    assert connectivity.evidence["nodes"][0]["machineName"] == "NODE-1.corp"
+
+
+async def test_spec_example_status_active_without_nodes_passes() -> None:
+    [f] = await _run(_shir_world({"name": SHIR, "kind": "SelfHosted", "properties": {"state": "Active"}}))
+    assert f.status is Status.PASS and f.title == f"Self-hosted integration runtime {SHIR} is online"
+
+
+@pytest.mark.parametrize("state", ["Offline", "OFFLINE", "Stopped", "Limited"])
+async def test_bad_state_fails_with_start_service_fix(state: str) -> None:
+    [f, _] = await _run(_shir_world(shir_status(state, [node(status="Offline")])))
+    assert f.status is Status.FAIL and f"state is {state}" in f.title
+    assert "Start the Integration Runtime service on NODE-1.corp: `Start-Service DIAHostService`" in f.fix
+    assert "no node is Online (node-1: Offline)" in f.detail
+
+
+@pytest.mark.parametrize("state", ["NeedRegistration", "AccessDenied"])
+async def test_registration_states_fail_with_register_fix(state: str) -> None:
+    [f, _] = await _run(_shir_world(shir_status(state)))
+    assert f.status is Status.FAIL
+    assert any("dmgcmd.exe" in line and "-Key" in line for line in f.fix)
+
+
+async def test_unknown_state_warns() -> None:
+    [f, _] = await _run(_shir_world(shir_status("Hibernating")))
+    assert f.status is Status.WARN and "not one the bot understands" in f.title
+
+
+async def test_online_state_without_online_node_fails() -> None:
+    nodes = [node("n1", "Offline"), node("n2", "Limited")]
+    [f, _] = await _run(_shir_world(shir_status("Online", nodes)))
+    assert f.status is Status.FAIL and "no node is Online (n1: Offline, n2: Limited)" in f.title
+
+
+async def test_no_registered_node_fails() -> None:
+    [f, _] = await _run(_shir_world(shir_status("Online", [])))
+    assert f.status is Status.FAIL and "no node is registered" in f.title
+
+
+async def test_one_node_offline_among_online_warns() -> None:
+    [f, _] = await _run(_shir_world(shir_status("Online", [node("n1"), node("n2", "Offline")])))
+    assert f.status is Status.WARN and f.evidence["problems"] == ["node n2 is Offline"]
+
+
+async def test_stale_contact_warns() -> None:
+    [f, _] = await _run(_shir_world(shir_status(nodes=[node(last="2026-11-28T05:00:00Z")])))
+    assert f.status is Status.WARN and "last contacted Purview on 2026-11-28 05:00 UTC" in f.title
+
+
+async def test_expired_node_fails_with_register_fix() -> None:
+    [f, _] = await _run(_shir_world(shir_status(nodes=[node(expiry="2026-11-01T00:00:00Z")])))
+    assert f.status is Status.FAIL and "node node-1 expired on 2026-11-01 00:00 UTC" in f.title
+    assert any("Register NODE-1.corp again" in line for line in f.fix)
+
+
+async def test_status_server_error_is_unknown_naming_call_and_permission() -> None:
+    fake = FakeWorld(_shir_world(shir_status()))
+    call = f"GET Purview integration runtime status {SHIR} (account {w.ACCOUNT})"
+    fake.fail["purview.ir_status"] = GatewayError(
+        call, status=500, code="InternalError", permission=PURVIEW_PERMISSION
+    )
+    [f] = await _run({}, fake)
+    assert f.status is Status.UNKNOWN and f.scan == "nightly"
+    assert call in f.detail and "HTTP 500" in f.detail
+    assert f.evidence["error"]["call"] == call and f.evidence["error"]["permission"] == PURVIEW_PERMISSION
+
+
+async def test_scans_sharing_a_runtime_get_one_finding_set() -> None:
+    fake = FakeWorld(_shir_world(shir_status(), scans=["nightly", "weekly"]))
+    connectivity, version = await _run({}, fake)
+    assert connectivity.scan is None and connectivity.evidence["scans"] == ["nightly", "weekly"]
+    assert version.evidence["scans"] == ["nightly", "weekly"]
+    assert fake.calls[f"purview.ir_status:{SHIR}"] == 1
+
+
+# --- self-hosted: version ----------------------------------------------------------------------------
+async def test_out_of_date_with_auto_update_off_warns_with_download_fix() -> None:
+    [_, f] = await _run(_shir_world(shir_status(version="5.40.1.1", latest="5.44.8984.1", auto="Off")))
+    assert f.status is Status.WARN and f.title == f"Self-hosted integration runtime {SHIR} is out of date"
+    assert "runs version 5.40.1.1, the latest is 5.44.8984.1, and auto-update is Off" in f.detail
+    assert f.fix[0].startswith(
+        "Download the latest SHIR (5.44.8984.1) from https://www.microsoft.com/download"
+    )
+    assert f.fix[0].endswith("install it on NODE-1.corp")
+    assert "Auto update: On" in f.fix[1]
+    assert f.evidence["autoUpdate"] == "Off" and f.evidence["version"] == "5.40.1.1"
+
+
+async def test_out_of_date_with_auto_update_on_passes() -> None:
+    status = shir_status(
+        version="5.40.1.1", latest="5.44.8984.1", auto="On", autoUpdateETA="2026-11-29T02:00:00Z"
+    )
+    [_, f] = await _run(_shir_world(status))
+    assert f.status is Status.PASS and "auto-update is on and will install 5.44.8984.1" in f.detail
+
+
+@pytest.mark.parametrize("version_status", ["Expired", "UpgradeRequired", "upgrade required"])
+async def test_unsupported_version_status_fails(version_status: str) -> None:
+    [_, f] = await _run(_shir_world(shir_status(auto="On", versionStatus=version_status)))
+    assert f.status is Status.FAIL and f"versionStatus {version_status}" in f.detail
+
+
+async def test_node_version_status_counts_too() -> None:
+    [_, f] = await _run(_shir_world(shir_status(nodes=[node(versionStatus="Expired")])))
+    assert f.status is Status.FAIL
+
+
+# --- managed VNet IR ---------------------------------------------------------------------------------
+def _managed_world(*endpoints: dict[str, Any], credential: bool = False) -> dict[str, Any]:
+    world = kv.kv_world(scans=[kv.secret_scan(ir=MIR)]) if credential else w.sql_world()
+    if not credential:
+        w.pv(world)["scans"]["sales-sql"] = [w.scan("nightly", "AzureSqlDatabaseMsi", ir=MIR)]
+    w.pv(world)["integrationRuntimes"].append(w.integration_runtime(MIR, "Managed"))
+    w.pv(world)["managedPrivateEndpoints"]["default"] = list(endpoints)
+    return world
+
+
+async def test_pending_endpoint_to_the_source_fails_with_approve_fix() -> None:
+    [f] = await _run(_managed_world(w.managed_private_endpoint("pe-sql", w.SQL_ID, "Pending", "sqlServer")))
+    assert f.status is Status.FAIL and "not approved" in f.title
+    assert "pe-sql to the source sales-sql is Pending" in f.detail
+    assert f.fix[0].startswith(f"az network private-endpoint-connection list --id {w.SQL_ID} ")
+    assert f.fix[1].startswith("az network private-endpoint-connection approve --id")
+    assert f.evidence["endpoints"][0]["status"] == "Pending"
+
+
+async def test_pending_endpoint_to_the_scans_vault_fails() -> None:
+    world = _managed_world(
+        w.managed_private_endpoint("pe-sql", w.SQL_ID, "Approved", "sqlServer"),
+        w.managed_private_endpoint("pe-kv", kv.VAULT_ID.upper(), "Pending", "vault"),
+        credential=True,
+    )
+    [f] = await _run(world)
+    assert f.status is Status.FAIL and f"pe-kv to Key Vault {kv.VAULT} is Pending" in f.detail
+    assert "pe-sql" not in f.detail
+
+
+async def test_approved_endpoints_pass() -> None:
+    [f] = await _run(_managed_world(w.managed_private_endpoint("pe-sql", w.SQL_ID, "Approved", "sqlServer")))
+    assert f.status is Status.PASS and "pe-sql Approved" in f.detail
+
+
+async def test_unrelated_pending_endpoint_is_ignored_and_absence_is_left_to_private_network() -> None:
+    other = f"{w.RG_ID}/providers/Microsoft.Storage/storageAccounts/other"
+    [f] = await _run(_managed_world(w.managed_private_endpoint("pe-other", other, "Pending")))
+    assert f.status is Status.PASS and "private-network" in f.detail and f.evidence["endpoints"] == []
+
+
+async def test_rejected_endpoint_fix_recreates_it() -> None:
+    [f] = await _run(_managed_world(w.managed_private_endpoint("pe-sql", w.SQL_ID, "Rejected", "sqlServer")))
+    assert f.status is Status.FAIL and "delete and re-create pe-sql" in f.fix[0]
+
+
+async def test_endpoint_to_the_parent_server_covers_a_database_source() -> None:
+    world = _managed_world(w.managed_private_endpoint("pe-sql", w.SQL_ID, "Pending", "sqlServer"))
+    w.pv(world)["dataSources"][0]["properties"]["resourceId"] = f"{w.SQL_ID}/databases/sales"
+    [f] = await _run(world)
+    assert f.status is Status.FAIL and "pe-sql to the source sales-sql is Pending" in f.detail
