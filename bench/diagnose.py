@@ -23,7 +23,7 @@ from checks.diagnose import diagnose
 from checks.facts import Facts
 from checks.registry import CATALOGUE
 from sandbox import Sandbox, load_world
-from sandbox.server import RecordedRequest
+from sandbox.recording import RecordedRequest
 
 # How many answers a URL needs before it can be formed (warm credential, cached challenge).
 DEPTHS: list[tuple[str, int]] = [
@@ -47,7 +47,7 @@ DEPTHS: list[tuple[str, int]] = [
 def depth(request: RecordedRequest, msi: str, ra_depth: dict[str, int]) -> int:
     path = request.path
     if path.endswith("/roleAssignments"):
-        scope_depth = 5 if "/Microsoft.KeyVault/vaults/" in path else 1
+        scope_depth = 4 if "/Microsoft.KeyVault/vaults/" in path else 1
         principal_depth = 2 if msi.lower() in str(request.query).lower() else 4
         d = max(scope_depth, principal_depth) + 1
         ra_depth[path] = d
@@ -68,7 +68,7 @@ async def main(latency_ms: float) -> None:
         account = settings.accounts[0]
         msi = next(
             r["identity"]["principalId"]
-            for r in world.raw["resources"]
+            for r in world.resources
             if r["type"] == "Microsoft.Purview/accounts" and r["name"] == account
         )
         async with azure_clients(settings) as clients:

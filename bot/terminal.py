@@ -55,11 +55,15 @@ def _finding(finding: Finding, docs_base: str, console: Console) -> None:
     console.print(line)
     if finding.status in (Status.PASS, Status.SKIPPED):
         return
-    if finding.detail:
-        console.print(Text(f"      {finding.detail}"))
+    for detail_line in finding.detail.splitlines():
+        console.print(Text(f"      {detail_line}"))
     for fix in finding.fix:
-        for i, fix_line in enumerate(fix.splitlines()):
-            console.print(Text(("      $ " if i == 0 else "        ") + fix_line, style="bold"))
+        for fix_line in fix.splitlines():
+            # fix lines are copy-pasteable: commands as they are, guidance as `# ` comments
+            if fix_line.startswith("#"):
+                console.print(Text(f"      {fix_line}", style="dim"))
+            else:
+                console.print(Text(f"      $ {fix_line}", style="bold"))
     console.print(Text(f"      {doc_url(docs_base, finding.section)}", style="blue underline"))
 
 

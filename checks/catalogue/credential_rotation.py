@@ -113,7 +113,7 @@ def judge(secret: VaultSecret, versions: list[SecretVersion], success: LastSucce
             Status.PASS, f"{label} unchanged since the last successful run", detail, secret.scan, evidence
         )
     fix = [
-        f"In the Purview portal: Data Map > Source management > Credentials > {secret.credential}: set the "
+        f"# In the Purview portal: Data Map > Source management > Credentials > {secret.credential}: set the "
         f"secret version to {newest.version} (or leave it empty for the latest), then Test connection",
         f"az keyvault secret show --vault-name {secret.vault_name} --name {secret.ref.secret_name} "
         f"--version {newest.version} --query value -o tsv   # a person checks it against the source",

@@ -33,7 +33,7 @@ BAD_VERSION_STATUS = frozenset({"expired", "upgraderequired"})
 STALE_CONTACT = timedelta(hours=1)
 SHIR_DOWNLOAD = "https://www.microsoft.com/download/details.aspx?id=39717"
 DMGCMD = r'& "C:\Program Files\Microsoft Integration Runtime\5.0\Shared\dmgcmd.exe"'
-PORTAL_IR = "In the Purview portal: Data Map > Integration runtimes > {ir}"
+PORTAL_IR = "# In the Purview portal: Data Map > Integration runtimes > {ir}"
 
 
 @dataclass
@@ -89,8 +89,8 @@ def _machine(node: Json) -> str:
 def _start_fix(target: Target, machine: str) -> list[str]:
     probe = f"Test-NetConnection {target.account_name}.purview.azure.com -Port 443"
     return [
-        f"Start the Integration Runtime service on {machine}: `Start-Service DIAHostService`",
-        f"Check that {machine} reaches Purview: `{probe}`",
+        f"# Start the Integration Runtime service on {machine}: `Start-Service DIAHostService`",
+        f"# Check that {machine} reaches Purview: `{probe}`",
     ]
 
 
@@ -193,7 +193,7 @@ def version_problems(use: IrUse, tp: Json) -> list[Problem]:
     version, latest = tp.get("version"), tp.get("latestVersion")
     where = ", ".join(_machine(n) for n in nodes) or "the SHIR machine"
     install = (
-        f"Download the latest SHIR ({latest or 'newest'}) from {SHIR_DOWNLOAD} and install it on {where}"
+        f"# Download the latest SHIR ({latest or 'newest'}) from {SHIR_DOWNLOAD} and install it on {where}"
     )
     auto = f"{PORTAL_IR.format(ir=use.name)} > Auto update: On"
     statuses = [tp.get("versionStatus"), *(n.get("versionStatus") for n in nodes)]
@@ -285,7 +285,7 @@ def _approval_fix(mpe: Json) -> list[str]:
     name, link = mpe.get("name"), _mpe_link(mpe)
     if _norm(_mpe_status(mpe)) in {"rejected", "disconnected"}:
         return [
-            "In the Purview portal: Management > Managed private endpoints: delete and re-create "
+            "# In the Purview portal: Management > Managed private endpoints: delete and re-create "
             f"{name}, then approve it on {link}"
         ]
     pending = "[?properties.privateLinkServiceConnectionState.status=='Pending'].id"
@@ -399,7 +399,7 @@ def missing(target: Target, use: IrUse) -> Finding:
         f"{target.account_name} does not have.",
         use.evidence(),
         [
-            f"In the Purview portal: Data Map > Integration runtimes > New ({use.name}), or edit the scan to "
+            f"# In the Purview portal: Data Map > Integration runtimes > New ({use.name}), or edit the scan to "
             "use an existing runtime"
         ],
     )

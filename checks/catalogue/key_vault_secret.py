@@ -34,7 +34,7 @@ EXPIRY_WARNING = timedelta(days=14)
 BOT_LIST_PERMISSION = (
     "List on secrets (access policy `list`, or an RBAC role with secrets/readMetadata/action)"
 )
-PORTAL_CREDENTIAL = "In the Purview portal: Data Map > Source management > Credentials > {credential}"
+PORTAL_CREDENTIAL = "# In the Purview portal: Data Map > Source management > Credentials > {credential}"
 
 
 def _finding(
@@ -217,7 +217,7 @@ def _broken_chain(outcome: ScanSecrets, error: MissingLinkError) -> Finding:
         error.message[:1].upper() + error.message[1:] + ".",
         outcome.scan,
         {"link": error.link, "name": error.name, "error": error.as_evidence()},
-        [f"In the Purview portal: {_LINK_FIX[error.link]}"],
+        [f"# In the Purview portal: {_LINK_FIX[error.link]}"],
     )
 
 

@@ -105,7 +105,7 @@ async def test_spec_example_status_active_without_nodes_passes() -> None:
 async def test_bad_state_fails_with_start_service_fix(state: str) -> None:
     [f, _] = await _run(_shir_world(shir_status(state, [node(status="Offline")])))
     assert f.status is Status.FAIL and f"state is {state}" in f.title
-    assert "Start the Integration Runtime service on NODE-1.corp: `Start-Service DIAHostService`" in f.fix
+    assert "# Start the Integration Runtime service on NODE-1.corp: `Start-Service DIAHostService`" in f.fix
     assert "no node is Online (node-1: Offline)" in f.detail
 
 
@@ -174,7 +174,7 @@ async def test_out_of_date_with_auto_update_off_warns_with_download_fix() -> Non
     assert f.status is Status.WARN and f.title == f"Self-hosted integration runtime {SHIR} is out of date"
     assert "runs version 5.40.1.1, the latest is 5.44.8984.1, and auto-update is Off" in f.detail
     assert f.fix[0].startswith(
-        "Download the latest SHIR (5.44.8984.1) from https://www.microsoft.com/download"
+        "# Download the latest SHIR (5.44.8984.1) from https://www.microsoft.com/download"
     )
     assert f.fix[0].endswith("install it on NODE-1.corp")
     assert "Auto update: On" in f.fix[1]
