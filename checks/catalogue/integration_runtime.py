@@ -399,7 +399,8 @@ def missing(target: Target, use: IrUse) -> Finding:
         f"{target.account_name} does not have.",
         use.evidence(),
         [
-            f"# In the Purview portal: Data Map > Integration runtimes > New ({use.name}), or edit the scan to "
+            f"# In the Purview portal: Data Map > Integration runtimes > New ({use.name}), "
+            "or edit the scan to "
             "use an existing runtime"
         ],
     )
