@@ -13,6 +13,7 @@ from azure.identity.aio import DefaultAzureCredential
 
 from bot.settings import Settings
 from checks.gateways.factory import AzureClients
+from checks.gateways.pipeline import CallObserver
 
 CREDENTIAL_HELP = (
     "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (a service principal), "
@@ -36,8 +37,13 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
 
 
 @asynccontextmanager
-async def azure_clients(settings: Settings) -> AsyncIterator[AzureClients]:
-    """Everything that talks to Azure, opened once and closed on exit; fails early on a bad credential."""
+async def azure_clients(
+    settings: Settings, *, observer: CallObserver | None = None
+) -> AsyncIterator[AzureClients]:
+    """Everything that talks to Azure, opened once and closed on exit; fails early on a bad credential.
+
+    `observer` (the bot's metrics) hears every HTTP request the gateways make.
+    """
     try:
         endpoints = settings.endpoints()
     except ValueError as error:
@@ -47,7 +53,7 @@ async def azure_clients(settings: Settings) -> AsyncIterator[AzureClients]:
         credential = DefaultAzureCredential(transport=AioHttpTransport(session=session, session_owner=False))
         try:
             await _probe(credential, endpoints.arm_scope)
-            clients = await AzureClients.open(endpoints, credential, session)
+            clients = await AzureClients.open(endpoints, credential, session, observer=observer)
             try:
                 yield clients
             finally:

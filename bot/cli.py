@@ -11,20 +11,16 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from bot.azure import ConfigError, azure_clients
+from bot.service import AzureDiagnosisService
 from bot.settings import Settings
 from bot.terminal import render
-from checks.diagnose import NameNotFoundError, diagnose
-from checks.facts import Facts
-from checks.model import Report, Status
-from checks.registry import CATALOGUE
-
-if TYPE_CHECKING:
-    from checks.gateways.factory import AzureClients
+from checks.diagnose import NameNotFoundError
+from checks.model import Status
+from handlers.blocks import report_payload
 
 SAMPLE = "sample"
 
@@ -38,8 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("source", help="the data source's name in Purview")
     check.add_argument("--account", help="Purview account (default: the first of PURVIEW_ACCOUNTS)")
     check.add_argument("--scan", help="only this scan of the source")
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--format", choices=("text", "json", "blocks"), default="text")
     _sandbox_option(check)
+
+    serve = sub.add_parser(
+        "serve",
+        help="the Slack bot: HTTP mode on $PORT (default 3000), or Socket Mode when SLACK_APP_TOKEN is set",
+    )
+    _sandbox_option(serve)
 
     demo = sub.add_parser(
         "demo", help="every source of the bundled sample tenant, served by the local sandbox"
@@ -70,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return asyncio.run(run_demo(args.format))
+        if args.command == "serve":
+            return asyncio.run(run_serve(args.sandbox))
         return asyncio.run(run_check(args))
     except ConfigError as error:
         print(f"purview-bot: {error}", file=sys.stderr)
@@ -113,31 +117,34 @@ def _account(settings: Settings, requested: str | None) -> str:
     return settings.accounts[0]
 
 
-async def _diagnose(
-    clients: AzureClients, settings: Settings, account: str, source: str, scan: str | None = None
-) -> Report:
-    facts = Facts(clients.gateways(account), account)
-    return await diagnose(
-        facts,
-        source,
-        checks=CATALOGUE,
-        docs_base=settings.docs_url,
-        scan_name=scan,
-        deadline_s=settings.deadline_seconds,
-    )
-
-
 async def run_check(args: argparse.Namespace) -> int:
     async with sandbox_env(args.sandbox):
         settings = Settings()
         account = _account(settings, args.account)
         async with azure_clients(settings) as clients:
-            report = await _diagnose(clients, settings, account, args.source, args.scan)
+            service = AzureDiagnosisService(clients, settings)
+            report = await service.diagnose(args.source, account=account, scan=args.scan)
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2))
+    elif args.format == "blocks":
+        print(json.dumps(report_payload(report, scan=args.scan), indent=2))
     else:
         render(report, Console(highlight=False, soft_wrap=True))
     return 1 if report.status is Status.FAIL else 0
+
+
+async def run_serve(world: str | None) -> int:
+    """The Slack bot until SIGINT/SIGTERM; `--sandbox` reads the local sandbox instead of Azure."""
+    from bot.server import run_socket_mode, serve_http_forever
+
+    logging.getLogger().setLevel(logging.INFO)  # a service: its log is its only voice
+    async with sandbox_env(world):
+        settings = Settings()
+        if settings.slack_app_token:
+            await run_socket_mode(settings)
+        else:
+            await serve_http_forever(settings)
+    return 0
 
 
 async def run_demo(output: str) -> int:
@@ -146,14 +153,9 @@ async def run_demo(output: str) -> int:
         settings = Settings()
         account = _account(settings, None)
         async with azure_clients(settings) as clients:
-            names = [str(ds["name"]) for ds in await clients.gateways(account).purview.data_sources()]
-            limit = asyncio.Semaphore(4)
-
-            async def one(name: str) -> Report:
-                async with limit:
-                    return await _diagnose(clients, settings, account, name)
-
-            reports = await asyncio.gather(*(one(n) for n in names))
+            service = AzureDiagnosisService(clients, settings)  # bounds the diagnoses in flight
+            names = [str(ds["name"]) for ds in await service.data_sources(account)]
+            reports = await asyncio.gather(*(service.diagnose(n, account=account) for n in names))
     if output == "json":
         print(json.dumps([r.to_json() for r in reports], indent=2))
         return 0

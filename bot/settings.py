@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     ssl_cert_file: str | None = Field(None, validation_alias=_env("SSL_CERT_FILE"))
 
     allowed_channels: str = Field("", validation_alias=_env("PURVIEW_BOT_ALLOWED_CHANNELS"))
+    # a Slack user group id (S…): when set, only its members may use the bot
+    allowed_usergroup: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ALLOWED_USERGROUP"))
+    port: int = Field(3000, validation_alias=_env("PORT"))
     alert_channel: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ALERT_CHANNEL"))
     routes: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ROUTES"))
     watch_interval: float = Field(300, validation_alias=_env("PURVIEW_BOT_WATCH_INTERVAL"))
@@ -44,10 +47,16 @@ class Settings(BaseSettings):
 
     deadline_seconds: float = Field(60, validation_alias=_env("PURVIEW_BOT_DEADLINE"))
     call_timeout_seconds: float = Field(20, validation_alias=_env("PURVIEW_BOT_CALL_TIMEOUT"))
+    max_concurrent_diagnoses: int = Field(8, ge=1, validation_alias=_env("PURVIEW_BOT_MAX_DIAGNOSES"))
 
     @property
     def accounts(self) -> list[str]:
         return [a.strip() for a in self.purview_accounts.split(",") if a.strip()]
+
+    @property
+    def allowed_channel_ids(self) -> frozenset[str]:
+        """`PURVIEW_BOT_ALLOWED_CHANNELS` as a set of channel ids (comma or space separated); empty = all."""
+        return frozenset(c.strip() for c in self.allowed_channels.replace(",", " ").split() if c.strip())
 
     def endpoints(self) -> AzureEndpoints:
         """The cloud's preset, with each per-endpoint override applied; raises ValueError on a bad cloud."""

@@ -17,7 +17,9 @@ from checks.gateways.endpoints import AzureEndpoints
 from checks.gateways.graph import GraphGateway
 from checks.gateways.keyvault import KeyVaultGateway
 from checks.gateways.pipeline import (
+    CallObserver,
     GuardedCredential,
+    Observation,
     RetrySettings,
     arm_pipeline_client,
     pipeline_client,
@@ -39,31 +41,44 @@ class AzureClients:
         credential: AsyncTokenCredential,
         session: aiohttp.ClientSession,
         retry: RetrySettings,
+        observer: CallObserver | None = None,
     ) -> None:
         self.endpoints = endpoints
         self._credential = GuardedCredential(credential)
         self._session = session
         self._retry = retry
+        self._observer = observer
         timeout = endpoints.call_timeout
+        arm = self._observation("arm")
         self.arm = ArmGateway(
-            arm_pipeline_client(endpoints.arm_url, self._credential, endpoints.arm_scope, session, retry),
+            arm_pipeline_client(
+                endpoints.arm_url, self._credential, endpoints.arm_scope, session, retry, arm
+            ),
             AuthorizationManagementClient(
                 self._credential,
                 _UNUSED_SUBSCRIPTION,
                 base_url=endpoints.arm_url.rstrip("/"),
                 credential_scopes=[endpoints.arm_scope],
-                **sdk_options(session, retry),
+                **sdk_options(session, retry, arm),
             ),
             call_timeout=timeout,
         )
+        keyvault = self._observation("keyvault")
         self.keyvault = KeyVaultGateway(
             self._credential,
             verify_challenge=endpoints.keyvault_verify_challenge,
             call_timeout=timeout,
-            client_options=lambda: sdk_options(session, retry),
+            client_options=lambda: sdk_options(session, retry, keyvault),
         )
         self.graph = GraphGateway(
-            pipeline_client(endpoints.graph_url, self._credential, endpoints.graph_scope, session, retry),
+            pipeline_client(
+                endpoints.graph_url,
+                self._credential,
+                endpoints.graph_scope,
+                session,
+                retry,
+                self._observation("graph"),
+            ),
             call_timeout=timeout,
         )
         self._purview: dict[str, PurviewGateway] = {}
@@ -75,9 +90,16 @@ class AzureClients:
         credential: AsyncTokenCredential,
         session: aiohttp.ClientSession,
         retry: RetrySettings | None = None,
+        observer: CallObserver | None = None,
     ) -> AzureClients:
-        """Build the clients (no network: the first token and connection come with the first call)."""
-        return cls(endpoints, credential, session, retry or RetrySettings())
+        """Build the clients (no network: the first token and connection come with the first call).
+
+        `observer` hears every HTTP attempt, labelled with its plane: `arm`, `purview`, `keyvault`, `graph`.
+        """
+        return cls(endpoints, credential, session, retry or RetrySettings(), observer)
+
+    def _observation(self, plane: str) -> Observation | None:
+        return Observation(self._observer, plane) if self._observer is not None else None
 
     def purview(self, account: str) -> PurviewGateway:
         """The account's gateway; `account` may be a name or the account's ARM id."""
@@ -86,7 +108,12 @@ class AzureClients:
         if key not in self._purview:
             url = self.endpoints.purview_url(name)
             client = pipeline_client(
-                url, self._credential, self.endpoints.purview_scope, self._session, self._retry
+                url,
+                self._credential,
+                self.endpoints.purview_scope,
+                self._session,
+                self._retry,
+                self._observation("purview"),
             )
             self._purview[key] = PurviewGateway(client, name, call_timeout=self.endpoints.call_timeout)
         return self._purview[key]

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
@@ -20,8 +21,10 @@ from azure.core import AsyncPipelineClient
 from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import (
     AsyncBearerTokenCredentialPolicy,
+    AsyncHTTPPolicy,
     AsyncRetryPolicy,
     ContentDecodePolicy,
     HeadersPolicy,
@@ -106,12 +109,75 @@ def transport(session: aiohttp.ClientSession) -> AioHttpTransport:
     return AioHttpTransport(session=session, session_owner=False)
 
 
-def _policies(auth: Any, retry: RetrySettings, logging_policy: HttpLoggingPolicy) -> list[Any]:
+class CallObserver(Protocol):
+    """Told about every HTTP request to Azure (each attempt, after auth): for metrics, outside `checks`."""
+
+    def observe(self, plane: str, seconds: float, error_code: str | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Which observer hears a client's requests, and their plane label (`arm`, `purview`, …)."""
+
+    observer: CallObserver
+    plane: str
+
+
+class ObservingPolicy(AsyncHTTPPolicy[HttpRequest, AsyncHttpResponse]):
+    """Times each attempt (after the retry policy, so a retried 429 counts; the authentication policy's
+    token and Key Vault's challenge round trip are inside it) and reports its outcome: `None`, the Azure
+    error code, the HTTP status or the exception's type. Never changes the request or the response; an
+    observer's failure is only logged.
+    """
+
+    def __init__(self, observation: Observation) -> None:
+        super().__init__()
+        self._observation = observation
+
+    async def send(
+        self, request: PipelineRequest[HttpRequest]
+    ) -> PipelineResponse[HttpRequest, AsyncHttpResponse]:
+        t0 = time.monotonic()
+        try:
+            response = await self.next.send(request)
+        except asyncio.CancelledError:  # the call's or the diagnosis's deadline
+            self._report(time.monotonic() - t0, "Cancelled")
+            raise
+        except Exception as exc:
+            self._report(time.monotonic() - t0, type(exc).__name__)
+            raise
+        self._report(time.monotonic() - t0, _error_code(response.http_response))
+        return response
+
+    def _report(self, seconds: float, error_code: str | None) -> None:
+        try:
+            self._observation.observer.observe(self._observation.plane, seconds, error_code)
+        except Exception:
+            log.exception("call observer failed")
+
+
+def _error_code(response: Any) -> str | None:
+    """`None` below 400; else the Azure error code of a loaded body, or the HTTP status."""
+    status = int(getattr(response, "status_code", 0) or 0)
+    if status < 400:
+        return None
+    try:
+        code, _ = parse_error(response.text())
+    except Exception:  # a streamed body not loaded yet: the status says enough
+        code = None
+    return code or str(status)
+
+
+def _policies(
+    auth: Any, retry: RetrySettings, logging_policy: HttpLoggingPolicy, observation: Observation | None
+) -> list[Any]:
+    observing = [ObservingPolicy(observation)] if observation is not None else []
     return [
         HeadersPolicy(),
         UserAgentPolicy(user_agent=USER_AGENT),
         ContentDecodePolicy(),
         AsyncRetryPolicy(**retry.kwargs()),
+        *observing,  # where azure-core puts `per_retry_policies` of SDK clients: the same view for all
         auth,
         logging_policy,
     ]
@@ -123,12 +189,13 @@ def pipeline_client(
     scope: str,
     session: aiohttp.ClientSession,
     retry: RetrySettings,
+    observation: Observation | None = None,
 ) -> Client:
     """A bearer-token pipeline for a data plane (Purview scanning, Microsoft Graph)."""
     auth = AsyncBearerTokenCredentialPolicy(credential, scope)
     return AsyncPipelineClient(
         base_url.rstrip("/"),
-        policies=_policies(auth, retry, HttpLoggingPolicy()),
+        policies=_policies(auth, retry, HttpLoggingPolicy(), observation),
         transport=transport(session),
     )
 
@@ -139,20 +206,27 @@ def arm_pipeline_client(
     scope: str,
     session: aiohttp.ClientSession,
     retry: RetrySettings,
+    observation: Observation | None = None,
 ) -> Client:
     """A pipeline for generic ARM reads (ARM's claims challenge handled by its policy)."""
     auth = AsyncARMChallengeAuthenticationPolicy(credential, scope)
     client: Client = AsyncARMPipelineClient(
         base_url.rstrip("/"),
-        policies=_policies(auth, retry, ARMHttpLoggingPolicy()),
+        policies=_policies(auth, retry, ARMHttpLoggingPolicy(), observation),
         transport=transport(session),
     )
     return client
 
 
-def sdk_options(session: aiohttp.ClientSession, retry: RetrySettings) -> dict[str, Any]:
-    """Keyword arguments that give an Azure SDK client the same transport, retries and user agent."""
-    return {"transport": transport(session), "user_agent": USER_AGENT, **retry.kwargs()}
+def sdk_options(
+    session: aiohttp.ClientSession, retry: RetrySettings, observation: Observation | None = None
+) -> dict[str, Any]:
+    """Keyword arguments that give an Azure SDK client the same transport, retries and user agent
+    (and, observed, the `ObservingPolicy` after its retry policy)."""
+    options: dict[str, Any] = {"transport": transport(session), "user_agent": USER_AGENT, **retry.kwargs()}
+    if observation is not None:
+        options["per_retry_policies"] = [ObservingPolicy(observation)]
+    return options
 
 
 # --- running one call ------------------------------------------------------------------------------

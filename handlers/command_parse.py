@@ -1,0 +1,189 @@
+"""The text of `/purview-check` and of mentions, parsed strictly into commands (pure: no Slack, no I/O).
+
+Slack sends the text as typed, with `&`, `<`, `>` as entities and quotes possibly "smart"; names with
+spaces can be quoted. Anything unexpected is a `UsageError` whose message says what was wrong, shown
+with `USAGE` rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+COMMAND = "/purview-check"
+
+USAGE = f"""*Usage*
+`{COMMAND} SOURCE [ACCOUNT] [--scan NAME]`  diagnose a data source; the report goes to this channel
+`{COMMAND} list [FILTER]`  the data sources (name, kind, collection), only to you
+`{COMMAND} runs SOURCE [ACCOUNT]`  the latest runs of each scan of a source, only to you
+`{COMMAND} help`  this text
+*Examples*
+`{COMMAND} sales-adls`
+`{COMMAND} sales-adls contoso-pv --scan weekly`
+`{COMMAND} "finance sql" --scan=nightly`
+`{COMMAND} list sql`
+`{COMMAND} runs hr-sql`
+`{COMMAND} check list`  a source whose name is a sub-command
+In a thread: `@purview-bot check SOURCE [ACCOUNT] [--scan NAME]`, or `@purview-bot recheck` in a thread \
+the bot started."""
+
+MENTION_USAGE = """Mention me with:
+`@purview-bot check SOURCE [ACCOUNT] [--scan NAME]`  the report, in this thread
+`@purview-bot recheck`  in a thread I started: run that diagnosis again and say what changed
+In a direct message, the same without the mention."""
+
+MAX_WORD = 256  # longer than any Purview name
+_SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'", "\u2019": "'"})
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+
+
+class UsageError(ValueError):
+    """The text is not a valid command; the message says why in one sentence."""
+
+
+@dataclass(frozen=True)
+class Help:
+    """Show the usage."""
+
+
+@dataclass(frozen=True)
+class ListSources:
+    filter: str | None = None
+
+
+@dataclass(frozen=True)
+class Runs:
+    source: str
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    source: str
+    account: str | None = None
+    scan: str | None = None
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """`recheck` in a thread: the source comes from the thread's report."""
+
+
+Command = Help | ListSources | Runs | Check
+MentionCommand = Help | Check | Recheck
+
+_SUBCOMMANDS = {"help", "list", "runs", "check"}
+
+
+def parse_command(text: str) -> Command:
+    """The slash command's text as a command; raises UsageError."""
+    words = split_words(text)
+    if not words:
+        return Help()
+    head, rest = words[0].lower(), words[1:]
+    if head == "help":
+        _no_options(rest, "help")
+        if rest:
+            raise UsageError("`help` takes nothing after it")
+        return Help()
+    if head == "list":
+        _no_options(rest, "list")
+        if len(rest) > 1:
+            raise UsageError("`list` takes at most one FILTER (quote it if it has spaces)")
+        return ListSources(rest[0] if rest else None)
+    if head == "runs":
+        _no_options(rest, "runs")
+        if not rest:
+            raise UsageError("`runs` needs a SOURCE: `runs SOURCE [ACCOUNT]`")
+        if len(rest) > 2:
+            raise UsageError(f"too many words after `runs`: {_quoted(rest[2:])}")
+        return Runs(rest[0], rest[1] if len(rest) > 1 else None)
+    if head == "check":
+        if not rest:
+            raise UsageError("`check` needs a SOURCE: `check SOURCE [ACCOUNT] [--scan NAME]`")
+        return parse_check(rest)
+    return parse_check(words)
+
+
+def parse_mention(text: str) -> MentionCommand:
+    """A mention's or a direct message's text (mentions of users removed); raises UsageError."""
+    words = split_words(_MENTION.sub(" ", text))
+    if not words or words[0].lower() == "help":
+        return Help()
+    head, rest = words[0].lower(), words[1:]
+    if head == "recheck":
+        if rest:
+            raise UsageError("`recheck` takes nothing after it (it re-runs the report of this thread)")
+        return Recheck()
+    if head == "check":
+        if not rest:
+            raise UsageError("`check` needs a SOURCE: `check SOURCE [ACCOUNT] [--scan NAME]`")
+        return parse_check(rest)
+    raise UsageError(f"I don't know `{_clip(words[0])}`")
+
+
+def parse_check(words: list[str]) -> Check:
+    """`SOURCE [ACCOUNT] [--scan NAME]`, the option anywhere after the source."""
+    positional: list[str] = []
+    scan: str | None = None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--scan" or word.startswith("--scan="):
+            if scan is not None:
+                raise UsageError("`--scan` given twice")
+            if word == "--scan":
+                if i + 1 >= len(words) or words[i + 1].startswith("--"):
+                    raise UsageError("`--scan` needs a scan NAME")
+                scan = words[i + 1]
+                i += 2
+            else:
+                scan = word.removeprefix("--scan=")
+                i += 1
+            if not scan:
+                raise UsageError("`--scan` needs a scan NAME")
+            continue
+        if word.startswith("-") and len(word) > 1:
+            raise UsageError(f"unknown option `{_clip(word)}` (the only option is `--scan NAME`)")
+        positional.append(word)
+        i += 1
+    if not positional:
+        raise UsageError("a SOURCE is needed before the options")
+    if len(positional) > 2:
+        raise UsageError(
+            f"too many words: {_quoted(positional[2:])} "
+            "(expected `SOURCE [ACCOUNT]`; quote names with spaces)"
+        )
+    return Check(positional[0], positional[1] if len(positional) > 1 else None, scan)
+
+
+def split_words(text: str) -> list[str]:
+    """Shell-like words of Slack's text: entities decoded, smart quotes straightened, quotes honoured."""
+    plain = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").translate(_SMART_QUOTES)
+    try:
+        words = shlex.split(plain)
+    except ValueError as error:  # "No closing quotation"
+        raise UsageError(f"cannot read the text: {str(error).lower()}") from None
+    for word in words:
+        if not word.strip():
+            raise UsageError('an empty name ("") is not a name')
+        if len(word) > MAX_WORD:
+            raise UsageError(f"`{_clip(word)}` is longer than {MAX_WORD} characters")
+        if any(ch in word for ch in "\r\n\x00"):
+            raise UsageError("a name must be on one line")
+    return words
+
+
+def _no_options(words: list[str], sub: str) -> None:
+    for word in words:
+        if word.startswith("--"):
+            raise UsageError(f"`{sub}` takes no option `{_clip(word)}`")
+
+
+def _clip(word: str, limit: int = 40) -> str:
+    return word if len(word) <= limit else word[: limit - 1] + "…"
+
+
+def _quoted(words: list[str]) -> str:
+    return ", ".join(f"`{_clip(w)}`" for w in words)

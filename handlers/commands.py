@@ -1,0 +1,188 @@
+"""`/purview-check`: decide and ack within the request (pure, no I/O), then do the work in a lazy listener.
+
+The ack is the only thing Slack waits for (3 s), so `ack` parses the text, applies the channel and account
+rules and answers ephemerally; `run` (Bolt runs it after the ack) re-derives the same decision and talks
+to Slack and Azure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+
+from checks.diagnose import NameNotFoundError
+from handlers.access import CHANNEL_REFUSED
+from handlers.blocks import progress_text
+from handlers.command_parse import USAGE, Check, Command, Help, ListSources, Runs, UsageError, parse_command
+from handlers.deps import Deps
+from handlers.escape import code, escape
+from handlers.posting import ChannelUnreachable, respond_report, respond_text
+from handlers.reporting import (
+    AccountError,
+    Request,
+    account_name,
+    diagnose,
+    failure_text,
+    not_found_text,
+    post_progress,
+    publish,
+    reason_of,
+    report_messages,
+    resolve_account,
+    resolve_source,
+)
+from handlers.runs_text import runs_text, sources_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the ack says, what kind of command it was (for the metrics), and the work left, if any."""
+
+    ack_text: str
+    kind: str
+    work: Command | None = None
+    account: str | None = None  # resolved for Check and Runs
+
+
+def usage_text(problem: str | None = None) -> str:
+    return f"{escape(problem)}\n\n{USAGE}" if problem else USAGE
+
+
+def decide(payload: dict[str, Any], deps: Deps) -> Decision:
+    """The decision for one slash command payload; pure, so the ack and the lazy listener agree."""
+    if not deps.access.channel_allowed(payload.get("channel_id")):
+        return Decision(CHANNEL_REFUSED, "refused")
+    try:
+        command = parse_command(str(payload.get("text") or ""))
+    except UsageError as error:
+        return Decision(usage_text(str(error)), "invalid")
+    if isinstance(command, Help):
+        return Decision(usage_text(), "help")
+    if isinstance(command, ListSources):
+        return Decision("Listing the data sources…", "list", command)
+    try:
+        account = resolve_account(command.account, deps.service.accounts)
+    except AccountError as error:
+        return Decision(str(error), "invalid")  # already escaped
+    if isinstance(command, Runs):
+        return Decision(f"Reading the latest runs of {escape(command.source)}…", "runs", command, account)
+    return Decision(progress_text(command.source), "check", command, account)
+
+
+class SlashCommand:
+    """`/purview-check`: `handle` acks in the request and leaves `run` to a background task."""
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+
+    async def handle(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        await self.ack(ack, command)
+        self._deps.background.spawn(self.run(command, respond), "slash-command")
+
+    async def ack(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        decision = decide(command, self._deps)
+        self._deps.metrics.command(decision.kind)
+        await ack(text=decision.ack_text, response_type="ephemeral")
+
+    async def run(self, command: dict[str, Any], respond: AsyncRespond) -> None:
+        decision = decide(command, self._deps)
+        if decision.work is None:
+            return
+        try:
+            refusal = await self._deps.access.user_refusal(self._deps.client, command.get("user_id"))
+            if refusal:
+                await respond_text(respond, escape(refusal))
+                return
+            work = decision.work
+            if isinstance(work, ListSources):
+                await self._list(work, respond)
+            elif isinstance(work, Runs):
+                await self._runs(work, decision.account or "", respond)
+            elif isinstance(work, Check):
+                request = Request(work.source, decision.account or "", work.scan, command.get("user_id"))
+                await self._check(request, str(command.get("channel_id")), respond)
+        except Exception as error:  # the user hears of it; the log has the details
+            log.exception("/purview-check %r failed", command.get("text"))
+            await _try_respond(respond, f"⚠️ purview-bot could not finish: {escape(reason_of(error))}")
+
+    async def _list(self, work: ListSources, respond: AsyncRespond) -> None:
+        parts = []
+        for account in self._deps.service.accounts:
+            try:
+                sources = await self._deps.service.data_sources(account)
+            except Exception as error:
+                log.warning("listing data sources of %s failed: %s", account, error)
+                parts.append(
+                    f"Could not list the data sources of {code(account_name(account))}: "
+                    f"{escape(reason_of(error))}"
+                )
+                continue
+            parts.append(sources_text(account_name(account), sources, work.filter))
+        await respond_text(respond, "\n\n".join(parts) or "No Purview account is configured.")
+
+    async def _runs(self, work: Runs, account: str, respond: AsyncRespond) -> None:
+        try:
+            scans = await self._deps.service.scan_runs(work.source, account)
+        except NameNotFoundError as error:
+            await respond_text(respond, not_found_text(error))
+            return
+        text = runs_text(work.source, account_name(account), scans, self._deps.docs_url)
+        await respond_text(respond, text)
+
+    async def _check(self, request: Request, channel: str, respond: AsyncRespond) -> None:
+        deps = self._deps
+        try:
+            request = dataclasses.replace(
+                request, source=await resolve_source(deps, request.source, request.account, request.scan)
+            )
+        except NameNotFoundError as error:
+            await respond_text(respond, not_found_text(error))
+            return
+        try:
+            parent = await post_progress(deps, request, channel=channel, thread_ts=None)
+        except ChannelUnreachable:
+            await self._answer_privately(request, respond)
+            return
+        try:
+            await publish(deps, request, channel=channel, summary_ts=parent, thread_ts=parent)
+        except NameNotFoundError as error:  # a --scan name Purview does not have
+            await _try_delete(deps, channel, parent)
+            await respond_text(respond, not_found_text(error))
+
+    async def _answer_privately(self, request: Request, respond: AsyncRespond) -> None:
+        """The bot cannot post in this channel: the report goes to the asker through response_url."""
+        try:
+            report = await diagnose(self._deps, request)
+        except NameNotFoundError as error:
+            await respond_text(respond, not_found_text(error))
+            return
+        except Exception as error:
+            log.exception("diagnosis of %s failed", request.source)
+            await respond_text(
+                respond, failure_text(request.source, reason_of(error, self._deps.deadline_seconds))
+            )
+            return
+        summary, thread = report_messages(report, request)
+        await respond_report(respond, summary, thread)
+
+
+async def _try_delete(deps: Deps, channel: str, ts: str) -> None:
+    try:
+        await deps.client.chat_delete(channel=channel, ts=ts)
+    except SlackApiError:  # logged and counted by the client
+        pass
+
+
+async def _try_respond(respond: AsyncRespond, text: str) -> None:
+    try:
+        await respond_text(respond, text)
+    except Exception:
+        log.exception("could not answer through response_url")
