@@ -1,0 +1,1 @@
+"""Durable state of the watcher: runs seen and posted, scan cursors, last reports, watches, leases."""
