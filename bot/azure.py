@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
-from azure.core.exceptions import ClientAuthenticationError
+from azure.core.exceptions import AzureError, ClientAuthenticationError
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.identity.aio import DefaultAzureCredential
 
@@ -69,3 +69,8 @@ async def _probe(credential: DefaultAzureCredential, scope: str) -> None:
     except ClientAuthenticationError as error:
         first = str(error.message or error).strip().splitlines()[0][:300]
         raise ConfigError(f"No usable Azure credential ({first}); {CREDENTIAL_HELP}.") from error
+    except AzureError as error:  # the token endpoint unreachable, TLS refused…
+        first = (str(error.message or error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise ConfigError(
+            f"Could not get an Azure token ({first}); check AZURE_AUTHORITY_HOST and the network."
+        ) from error

@@ -12,10 +12,11 @@ from typing import Any
 
 from checks.check import Check
 from checks.classify import classify_run
-from checks.errors import GatewayError, NotFoundError
+from checks.errors import CallTimeoutError, GatewayError, NotFoundError
 from checks.facts import Facts
 from checks.gateways.api import Json
 from checks.model import Finding, LastRun, Report, ScanSummary, SourceSummary, Status
+from checks.runtimes import scan_runtime_name
 from checks.sections import SCANS_NO_LONGER_RUN
 from checks.target import Target
 
@@ -71,26 +72,53 @@ async def diagnose(
     now: datetime | None = None,
     requester_upn: str | None = None,
 ) -> Report:
-    """One report for one data source. Raises NameNotFoundError for a name Purview does not have."""
+    """One report for one data source. Raises NameNotFoundError for a name Purview does not have.
+
+    Lookups still running when it returns (or is cancelled) are cancelled: nobody will read them.
+    """
+    try:
+        return await _diagnose(
+            facts, source_name, checks, docs_base, scan_name, deadline_s, now, requester_upn
+        )
+    finally:
+        facts.close()
+
+
+async def _diagnose(
+    facts: Facts,
+    source_name: str,
+    checks: Sequence[Check],
+    docs_base: str,
+    scan_name: str | None,
+    deadline_s: float,
+    now: datetime | None,
+    requester_upn: str | None,
+) -> Report:
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
+
+    def remaining() -> float:
+        return max(0.1, deadline_s - (time.monotonic() - t0))
+
     # Most checks need the account's identity: start that chain now, beside the source's.
     account = asyncio.ensure_future(facts.account())
     account.add_done_callback(_consume)
     try:
-        source = await load_source(facts, source_name)
-        scans = select_scans(await facts.scans(source_name), scan_name)
+        async with asyncio.timeout(remaining()):
+            source = await load_source(facts, source_name)
+            scans = select_scans(await facts.scans(source_name), scan_name)
     except GatewayError as error:
         return _unreadable_source(facts, source_name, error, started_at, t0, docs_base)
+    except TimeoutError:
+        late = CallTimeoutError(f"read data source {source_name} and its scans from Purview", deadline_s)
+        return _unreadable_source(facts, source_name, late, started_at, t0, docs_base)
     for scan in scans:  # every check reads the runs: fetch them beside the checks' first lookups
         asyncio.ensure_future(facts.runs(source_name, str(scan.get("name")))).add_done_callback(_consume)
     target = Target(
         facts=facts, source=source, scans=scans, now=now or started_at, requester_upn=requester_upn
     )
-    remaining = max(0.1, deadline_s - (time.monotonic() - t0))
-    findings = await run_checks(target, checks, remaining)
-    summaries = await _scan_summaries(facts, source_name, scans)
-    facts.close()
+    findings = await run_checks(target, checks, remaining())
+    summaries = await _scan_summaries(facts, source_name, scans, remaining())
     return Report(
         account=facts.account_name,
         source=_source_summary(source),
@@ -150,18 +178,21 @@ def _crashed(check: Check, section: str, error: BaseException) -> Finding:
     )
 
 
-async def _scan_summaries(facts: Facts, source_name: str, scans: list[Json]) -> list[ScanSummary]:
+async def _scan_summaries(
+    facts: Facts, source_name: str, scans: list[Json], timeout_s: float
+) -> list[ScanSummary]:
     async def one(scan: Json) -> ScanSummary:
         props = scan.get("properties") or {}
         name = str(scan.get("name", ""))
-        try:
-            runs = await facts.runs(source_name, name)
-        except GatewayError:
+        try:  # the checks read the runs already; only a lookup still hanging at the deadline waits here
+            async with asyncio.timeout(timeout_s):
+                runs = await facts.runs(source_name, name)
+        except (GatewayError, TimeoutError):
             runs = []
         return ScanSummary(
             name=name,
             kind=scan.get("kind"),
-            integration_runtime=((props.get("connectedVia") or {}).get("referenceName")),
+            integration_runtime=scan_runtime_name(scan),
             credential=((props.get("credential") or {}).get("referenceName")),
             last_run=_last_run(runs[0]) if runs else None,
         )
@@ -170,7 +201,8 @@ async def _scan_summaries(facts: Facts, source_name: str, scans: list[Json]) -> 
 
 
 def _last_run(run: Json) -> LastRun:
-    error = run.get("errorMessage") or (run.get("error") or {}).get("message")
+    nested = run.get("error")
+    error = run.get("errorMessage") or (nested.get("message") if isinstance(nested, dict) else None)
     classification = classify_run(run) if error else None
     return LastRun(
         id=run.get("id"),

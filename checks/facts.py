@@ -115,9 +115,12 @@ class Facts:
     async def _find_account(self) -> Json:
         if self.account_ref.startswith("/"):
             return await self.resource(self.account_ref)
-        for acct in await self._across_subscriptions(PURVIEW_ACCOUNT_TYPE):
+        accounts, errors = await self._across_subscriptions(PURVIEW_ACCOUNT_TYPE)
+        for acct in accounts:
             if str(acct.get("name", "")).lower() == self.account_name.lower():
                 return acct
+        if errors:  # it may be in the subscription that did not answer: say so, not "not found"
+            raise errors[0]
         raise NotFoundError(
             f"find Purview account {self.account_name} in ARM",
             status=404,
@@ -127,24 +130,29 @@ class Facts:
         )
 
     async def vault_by_uri(self, vault_uri: str) -> Json | None:
-        """A Key Vault's ARM resource, matched on `properties.vaultUri` (never on a parsed host name)."""
+        """A Key Vault's ARM resource, matched on `properties.vaultUri` (never on a parsed host name).
+
+        None only when every subscription answered; a subscription that did not raises its error.
+        """
         wanted = normalise_url(vault_uri)
-        for vault in await self.vaults():
+        vaults, errors = await self._vault_listing()
+        for vault in vaults:
             if normalise_url(str(vault.get("properties", {}).get("vaultUri", ""))) == wanted:
                 return vault
+        if errors:
+            raise errors[0]
         return None
 
-    async def vaults(self) -> list[Json]:
-        return await self._memo.get(("vaults",), self._list_vaults)
+    async def prefetch_vaults(self) -> None:
+        """Start listing the vaults early, beside the credential reads that will need them."""
+        await self._vault_listing()
 
-    async def _list_vaults(self) -> list[Json]:
-        return await self._across_subscriptions(KEY_VAULT_TYPE)
+    async def _vault_listing(self) -> tuple[list[Json], list[GatewayError]]:
+        return await self._memo.get(("vaults",), lambda: self._across_subscriptions(KEY_VAULT_TYPE))
 
-    async def _across_subscriptions(self, resource_type: str) -> list[Json]:
-        """Resources of a type in every subscription the bot can read, listed concurrently.
-
-        A subscription that refuses is tolerated while another answers; if all refuse, that is the error.
-        """
+    async def _across_subscriptions(self, resource_type: str) -> tuple[list[Json], list[GatewayError]]:
+        """Resources of a type in every subscription the bot can read, listed concurrently, with the
+        errors of the subscriptions that did not answer (the caller decides what a miss then means)."""
         subs = await self.subscriptions()
         pages = await asyncio.gather(
             *(self.list_resources(f"/subscriptions/{s['subscriptionId']}", resource_type) for s in subs),
@@ -159,9 +167,7 @@ class Facts:
                 raise page
             else:
                 found.extend(page)
-        if errors and not found:
-            raise errors[0]
-        return found
+        return found, errors
 
     # --- Key Vault and Graph ----------------------------------------------------------------------
     async def secret_versions(self, vault_url: str, name: str) -> list[SecretVersion]:

@@ -234,8 +234,8 @@ async def _prefetch_vaults(facts: Facts, needed: bool) -> None:
     """Start listing vaults beside the credential reads; a failure surfaces where the list is used."""
     if needed:
         try:
-            await facts.vaults()
-        except GatewayError:
+            await facts.prefetch_vaults()
+        except GatewayError:  # the subscriptions could not be listed: `vault_by_uri` raises it again
             pass
 
 

@@ -308,7 +308,10 @@ def test_data_sources_point_at_existing_resources() -> None:
             assert props["endpoint"] in resource["properties"]["primaryEndpoints"].values()
         if "serverEndpoint" in props:
             assert props["serverEndpoint"] == resource["properties"]["fullyQualifiedDomainName"]
-            assert resource["properties"]["administrators"]["administratorType"] == "ActiveDirectory"
+            # as on real ARM, the Entra admin is the server's child resource, not a property of its GET
+            assert "administrators" not in resource["properties"]
+            admin = by_id[f"{props['resourceId'].lower()}/administrators/activedirectory"]
+            assert admin["properties"]["administratorType"] == "ActiveDirectory"
 
 
 def test_guids_are_unique() -> None:

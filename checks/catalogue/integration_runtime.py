@@ -19,6 +19,7 @@ from checks.check import Check, CheckMeta
 from checks.errors import GatewayError, NotFoundError
 from checks.gateways.api import Json
 from checks.model import Finding, Status, worst
+from checks.runtimes import scan_runtime_name
 from checks.secret_refs import Problem, collect, human_time, parse_time
 from checks.sections import SCANS_NO_LONGER_RUN
 from checks.target import Target
@@ -69,12 +70,6 @@ def _finding(
     fix: list[str] | None = None,
 ) -> Finding:
     return Finding(ID, status, SCANS_NO_LONGER_RUN, title, detail, fix or [], evidence, use.scan)
-
-
-def runtime_name(scan: Json) -> str | None:
-    via = (scan.get("properties") or {}).get("connectedVia") or {}
-    name = via.get("referenceName") if isinstance(via, dict) else None
-    return str(name) if name else None
 
 
 # --- self-hosted: connectivity ------------------------------------------------------------------------
@@ -424,7 +419,7 @@ def group_by_runtime(scans: list[Json]) -> tuple[list[Json], list[IrUse]]:
     azure: list[Json] = []
     uses: dict[str, IrUse] = {}
     for scan in scans:
-        name = runtime_name(scan)
+        name = scan_runtime_name(scan)
         if name is None:
             azure.append(scan)
         else:

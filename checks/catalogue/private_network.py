@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from checks import findings, sections
@@ -21,6 +22,7 @@ from checks.facts import Facts
 from checks.gateways.api import Json
 from checks.identity import scan_uses_msi
 from checks.model import Finding, Status
+from checks.runtimes import scan_runtime_name
 from checks.source_kinds import (
     SQL_MI_TYPE,
     SQL_SERVER_TYPE,
@@ -56,9 +58,8 @@ class Posture:
 
 
 async def runtime_of(facts: Facts, scan: Json) -> Runtime:
-    """The scan's integration runtime: null `connectedVia` = the Azure IR."""
-    ref = (scan.get("properties") or {}).get("connectedVia")
-    name = ref.get("referenceName") if isinstance(ref, dict) else None
+    """The scan's integration runtime: null `connectedVia` (or the auto-resolve name) = the Azure IR."""
+    name = scan_runtime_name(scan)
     if not name:
         return Runtime("azure")
     ir = await facts.integration_runtime(str(name))
@@ -99,7 +100,8 @@ async def _storage_posture(facts: Facts, props: Json) -> Posture:
         return Posture("firewall", "trusted Microsoft services (bypass AzureServices)", ev)
     if rules:
         account_id = str((await facts.account()).get("id", "")).lower().rstrip("/")
-        if any(r.lower().rstrip("/") == account_id for r in rules):
+        # the portal writes wildcard rules too (`…/resourcegroups/*/providers/Microsoft.Purview/accounts/*`)
+        if any(fnmatchcase(account_id, r.lower().rstrip("/")) for r in rules):
             return Posture("firewall", "a resource-instance rule for this Purview account", ev)
     return Posture("firewall", evidence=ev)
 

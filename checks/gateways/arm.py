@@ -21,6 +21,10 @@ API_VERSIONS: dict[str, str] = {
     "microsoft.storage/storageaccounts": "2023-05-01",
     "microsoft.sql/servers": "2021-11-01",
     "microsoft.sql/servers/databases": "2021-11-01",
+    # a plain server GET carries no Entra admin: it is this child (…/administrators/ActiveDirectory)
+    "microsoft.sql/servers/administrators": "2021-11-01",
+    "microsoft.sql/managedinstances": "2021-11-01",
+    "microsoft.sql/managedinstances/administrators": "2021-11-01",
     "microsoft.synapse/workspaces": "2021-06-01",
     "microsoft.documentdb/databaseaccounts": "2024-11-15",
     "microsoft.keyvault/vaults": "2022-07-01",
@@ -97,7 +101,8 @@ def _role_definition(id_: str, name: str, permissions: Any, role_type: str | Non
 class ArmGateway:
     """`ArmApi`: generic reads on an ARM pipeline, RBAC through azure-mgmt-authorization.
 
-    Role definitions are cached for the life of this object (they change rarely; built-ins never).
+    Built-in role definitions are bundled (they never change); custom ones are read again by each
+    diagnosis (its `Facts` asks once), so a role fixed a minute ago is judged as it is now.
     """
 
     def __init__(
@@ -107,7 +112,6 @@ class ArmGateway:
         self._auth = authorization
         self._timeout = call_timeout
         self._builtins = _builtin_roles()
-        self._definitions: dict[str, RoleDefinition] = {}
 
     async def close(self) -> None:
         await self._auth.close()  # type: ignore[no-untyped-call]
@@ -155,9 +159,9 @@ class ArmGateway:
         return await guarded(call, self._timeout, read)
 
     async def role_definition(self, definition_id: str) -> RoleDefinition:
-        """A built-in from the bundled file (never fetched), else ARM's, cached by trailing GUID."""
+        """A built-in from the bundled file (never fetched), else ARM's."""
         guid = definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
-        if found := self._builtins.get(guid) or self._definitions.get(guid):
+        if found := self._builtins.get(guid):
             return found
         call = Call(f"GET role definition {definition_id}", ROLE_DEFINITIONS_READ)
 
@@ -167,9 +171,7 @@ class ArmGateway:
                 str(rd.id or definition_id), str(rd.role_name), rd.permissions, rd.role_type
             )
 
-        definition = await guarded(call, self._timeout, read)
-        self._definitions[guid] = definition
-        return definition
+        return await guarded(call, self._timeout, read)
 
     async def deny_policy_states(self, resource_id: str) -> list[Json]:
         call = Call(f"query deny policy states of {resource_id}", POLICY_STATES_READ)

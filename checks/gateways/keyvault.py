@@ -16,6 +16,8 @@ from checks.errors import GatewayError
 from checks.gateways.api import SecretVersion
 from checks.gateways.pipeline import Call, guarded, trim
 
+KEY_VAULT_API_VERSION = "7.5"
+
 PERMISSION = "secrets List (access policy) or Key Vault Reader (RBAC) on the vault"
 
 
@@ -43,6 +45,8 @@ class KeyVaultGateway:
                 vault_url.strip(),
                 self._credential,
                 verify_challenge_resource=self._verify,
+                # a published data-plane version, pinned: the SDK's default moves with each release
+                api_version=KEY_VAULT_API_VERSION,
                 **self._options(),
             )
         return self._clients[key]

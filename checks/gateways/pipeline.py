@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import aiohttp
 from azure.core import AsyncPipelineClient
@@ -366,11 +366,20 @@ async def get_pages(
     params: Mapping[str, str] | None = None,
     next_key: str = "nextLink",
 ) -> list[Json]:
-    """Every item of a paged list, following `next_key` until it is empty; a link seen twice ends it."""
+    """Every item of a paged list, following `next_key` until it is empty; a link seen twice ends it.
+
+    A relative link is resolved against the list's URL; a link to another host is not followed (the
+    bearer token goes only where the list came from).
+    """
     doc = await send_json(client, call, method, url, {"api-version": api_version, **(params or {})})
     items = page_items(doc)
     seen: set[str] = set()
+    origin = urlsplit(url)[:2]
     while (link := doc.get(next_key)) and isinstance(link, str):
+        link = urljoin(url, link)
+        if urlsplit(link)[:2] != origin:
+            log.warning("%s: not following a next link to another host", call.label)
+            break
         if link in seen or len(seen) >= MAX_PAGES:
             log.warning("%s: stopped paging at a repeated or %d-th next link", call.label, len(seen))
             break

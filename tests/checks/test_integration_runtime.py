@@ -11,6 +11,7 @@ from checks.catalogue import integration_runtime
 from checks.errors import GatewayError
 from checks.gateways.purview import PERMISSION as PURVIEW_PERMISSION
 from checks.model import Finding, Status
+from checks.runtimes import scan_runtime_name
 from tests.checks import kv_worlds as kv
 from tests.checks import worlds as w
 from tests.fakes import FakeWorld
@@ -251,3 +252,12 @@ async def test_endpoint_to_the_parent_server_covers_a_database_source() -> None:
     w.pv(world)["dataSources"][0]["properties"]["resourceId"] = f"{w.SQL_ID}/databases/sales"
     [f] = await _run(world)
     assert f.status is Status.FAIL and "pe-sql to the source sales-sql is Pending" in f.detail
+
+
+@pytest.mark.parametrize("name", ["AutoResolveIntegrationRuntime", "Azure AutoResolve Integration Runtime"])
+def test_the_auto_resolve_name_is_the_azure_ir_not_a_runtime_to_look_up(name: str) -> None:
+    assert scan_runtime_name({"properties": {"connectedVia": {"referenceName": name}}}) is None
+    assert (
+        scan_runtime_name({"properties": {"connectedVia": {"referenceName": "shir-onprem"}}}) == "shir-onprem"
+    )
+    assert scan_runtime_name({"properties": {"connectedVia": None}}) is None

@@ -177,6 +177,20 @@ async def test_paging_readds_api_version_and_stops_on_a_loop(fake: Any, clients:
     assert [s.query.get("api-version") for s in fake.calls(path)] == ["2023-09-01"] * 3
 
 
+async def test_paging_resolves_relative_links_and_never_follows_another_host(fake: Any, clients: Any) -> None:
+    path = f"{PV}/datasources"
+    page1 = {"value": [{"name": "a"}], "nextLink": f"{path}?$skipToken=2"}  # relative to the list's URL
+    page2 = {"value": [{"name": "b"}], "nextLink": f"https://elsewhere.example{path}?$skipToken=3"}
+
+    async def pages(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"1": page1, "2": page2}[request.query.get("$skipToken", "1")])
+
+    fake.on("GET", path, pages)
+    names = [ds["name"] for ds in await clients.purview("acct").data_sources()]
+    assert names == ["a", "b"]  # the bearer token never went to elsewhere.example
+    assert len(fake.calls(path)) == 2
+
+
 async def test_arm_paging_and_policy_odata_next_link(fake: Any, clients: Any) -> None:
     path = "/subscriptions/s1/providers/Microsoft.Sql/servers"
     fake.on(
