@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _sandbox_option(serve)
 
+    watch = sub.add_parser(
+        "watch",
+        help="the scan-failure watcher alone: posts failed scans to PURVIEW_BOT_ALERT_CHANNEL / ROUTES",
+    )
+    watch.add_argument("--once", action="store_true", help="one sweep of each account, then exit")
+    _sandbox_option(watch)
+
     demo = sub.add_parser(
         "demo", help="every source of the bundled sample tenant, served by the local sandbox"
     )
@@ -74,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(args.format))
         if args.command == "serve":
             return asyncio.run(run_serve(args.sandbox))
+        if args.command == "watch":
+            return asyncio.run(run_watcher(args.sandbox, once=args.once))
         return asyncio.run(run_check(args))
     except ConfigError as error:
         print(f"purview-bot: {error}", file=sys.stderr)
@@ -145,6 +154,15 @@ async def run_serve(world: str | None) -> int:
         else:
             await serve_http_forever(settings)
     return 0
+
+
+async def run_watcher(world: str | None, *, once: bool) -> int:
+    """`purview-bot watch`: sweeps until SIGINT/SIGTERM, or once with `--once`."""
+    from bot.watch_main import run_watch
+
+    logging.getLogger().setLevel(logging.INFO)  # "sweep of ACCOUNT: …" lines are its output
+    async with sandbox_env(world):
+        return await run_watch(Settings(), once=once)
 
 
 async def run_demo(output: str) -> int:

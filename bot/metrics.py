@@ -59,6 +59,12 @@ class Metrics:
             ["method", "error"],
             registry=self.registry,
         )
+        self._alerts = Counter(
+            "purview_bot_alerts",
+            "Azure Monitor webhook requests, by result (accepted, unauthorized, malformed, ignored)",
+            ["result"],
+            registry=self.registry,
+        )
 
     def command(self, kind: str) -> None:
         self._commands.labels(command=kind).inc()
@@ -79,6 +85,10 @@ class Metrics:
 
     def slack_api_error(self, method: str, error: str) -> None:
         self._slack_errors.labels(method=method, error=error).inc()
+
+    def alert(self, result: str) -> None:
+        """One request to the alert webhook: accepted, unauthorized, malformed or ignored."""
+        self._alerts.labels(result=result).inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this registry."""

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -27,6 +28,8 @@ from bot.metrics import Metrics
 from bot.service import AzureDiagnosisService
 from bot.settings import Settings
 from bot.slack_app import build_slack_app
+from bot.watch_main import alert_handler, watching
+from handlers.alert_intake import ALERTS_PATH
 from handlers.background import Background
 
 log = logging.getLogger(__name__)
@@ -76,8 +79,15 @@ class Readiness:
         return result
 
 
-def web_application(metrics: Metrics, readiness: Readiness, bolt: AsyncApp | None) -> web.Application:
-    """`/healthz` and `/metrics`; `/slack/events` when Slack's requests come over HTTP (`bolt` given)."""
+def web_application(
+    metrics: Metrics,
+    readiness: Readiness,
+    bolt: AsyncApp | None,
+    alerts: Handler | None = None,  # alert webhook: see handlers/alert_intake.py
+) -> web.Application:
+    """`/healthz` and `/metrics`; `/slack/events` when Slack's requests come over HTTP (`bolt` given);
+    `/alerts/azure-monitor` when `alerts` is given (`alert_route(...)`, only when
+    PURVIEW_BOT_WEBHOOK_SECRET is set: the route is never served without its secret)."""
 
     async def health(_: web.Request) -> web.Response:
         checks = await readiness.checks()
@@ -101,6 +111,10 @@ def web_application(metrics: Metrics, readiness: Readiness, bolt: AsyncApp | Non
             return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
         app.router.add_post(EVENTS_PATH, slack_events)
+    # --- alert webhook (handlers/alert_intake.py) ---
+    if alerts is not None:
+        app.router.add_post(ALERTS_PATH, alerts)
+    # --- end alert webhook ---
     return app
 
 
@@ -141,15 +155,21 @@ async def serve_http(settings: Settings, *, host: str = "127.0.0.1", port: int =
     metrics = Metrics()
     background = Background()
     async with azure_clients(settings, observer=metrics) as clients:
-        bolt = build_slack_app(settings, AzureDiagnosisService(clients, settings), metrics, background)
+        service = AzureDiagnosisService(clients, settings)
+        bolt = build_slack_app(settings, service, metrics, background)
         readiness = Readiness(bolt.client)
         readiness.azure_open = True
         try:
-            async with running(web_application(metrics, readiness, bolt), host, port) as url:
-                log.info("purview-bot serving Slack on %s%s", url, EVENTS_PATH)
-                yield url
-                # stop taking requests first (leaving this block), then let reports in progress finish
-            await background.drain(settings.deadline_seconds + SHUTDOWN_GRACE_SECONDS)
+            # the scan-failure watcher (unless PURVIEW_BOT_WATCH_INTERVAL=0), also the webhook's intake
+            async with watching(
+                settings, clients=clients, service=service, client=bolt.client, metrics=metrics
+            ) as watcher:
+                alerts = alert_handler(settings, watcher, metrics, background)
+                async with running(web_application(metrics, readiness, bolt, alerts), host, port) as url:
+                    log.info("purview-bot serving Slack on %s%s", url, EVENTS_PATH)
+                    yield url
+                    # stop taking requests first (leaving this block), then let work in progress finish
+                await background.drain(settings.deadline_seconds + SHUTDOWN_GRACE_SECONDS)
         finally:
             readiness.azure_open = False
 
@@ -174,7 +194,18 @@ async def run_socket_mode(settings: Settings, *, host: str = "0.0.0.0", port: in
         readiness.azure_open = True
         await readiness.verify_slack()
         web_port = settings.port if port is None else port
-        async with running(web_application(metrics, readiness, None), host, web_port) as url:
+        async with (
+            watching(
+                settings, clients=clients, service=service, client=bolt.client, metrics=metrics
+            ) as watcher,
+            running(
+                web_application(
+                    metrics, readiness, None, alert_handler(settings, watcher, metrics, background)
+                ),
+                host,
+                web_port,
+            ) as url,
+        ):
             await handler.client.connect()  # type: ignore[no-untyped-call]
             log.info("purview-bot connected to Slack in Socket Mode; health and metrics on %s", url)
             try:

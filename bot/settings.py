@@ -38,7 +38,13 @@ class Settings(BaseSettings):
     port: int = Field(3000, validation_alias=_env("PORT"))
     alert_channel: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ALERT_CHANNEL"))
     routes: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ROUTES"))
-    watch_interval: float = Field(300, validation_alias=_env("PURVIEW_BOT_WATCH_INTERVAL"))
+    watch_interval: float = Field(300, ge=0, validation_alias=_env("PURVIEW_BOT_WATCH_INTERVAL"))
+    # run statuses the watcher posts about (comma-separated), e.g. "Failed,CompletedWithExceptions"
+    watch_statuses: str = Field("Failed", validation_alias=_env("PURVIEW_BOT_WATCH_STATUSES"))
+    # runs that ended longer ago than this (seconds) are history, not news
+    watch_lookback: float = Field(86400, gt=0, validation_alias=_env("PURVIEW_BOT_WATCH_LOOKBACK"))
+    # Purview requests in flight per sweep
+    watch_concurrency: int = Field(8, ge=1, validation_alias=_env("PURVIEW_BOT_WATCH_CONCURRENCY"))
     database_url: str = Field(
         "sqlite+aiosqlite:///purview-bot.db", validation_alias=_env("PURVIEW_BOT_DATABASE_URL")
     )
@@ -57,6 +63,11 @@ class Settings(BaseSettings):
     def allowed_channel_ids(self) -> frozenset[str]:
         """`PURVIEW_BOT_ALLOWED_CHANNELS` as a set of channel ids (comma or space separated); empty = all."""
         return frozenset(c.strip() for c in self.allowed_channels.replace(",", " ").split() if c.strip())
+
+    @property
+    def watch_status_set(self) -> frozenset[str]:
+        """`PURVIEW_BOT_WATCH_STATUSES` lower-cased (run statuses are compared case-insensitively)."""
+        return frozenset(s.strip().lower() for s in self.watch_statuses.split(",") if s.strip())
 
     def endpoints(self) -> AzureEndpoints:
         """The cloud's preset, with each per-endpoint override applied; raises ValueError on a bad cloud."""

@@ -62,9 +62,7 @@ class Watch:
 
 class Store(Protocol):
     # runs ---------------------------------------------------------------------------------------
-    async def claim_run(
-        self, ref: RunRef, *, status: str, end_time: datetime | None, holder: str
-    ) -> bool:
+    async def claim_run(self, ref: RunRef, *, status: str, end_time: datetime | None, holder: str) -> bool:
         """Insert the run as claimed by `holder`; True iff this call inserted it (the unique key decides)."""
         ...
 

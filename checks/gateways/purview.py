@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from checks.gateways.api import Json
-from checks.gateways.pipeline import Call, Client, get_pages, guarded, send_json
+from checks.gateways.pipeline import Call, Client, get_pages, guarded, page_items, send_json
 
 API_VERSION = "2023-09-01"
 PERMISSION = (
@@ -65,6 +65,14 @@ class PurviewGateway:
         path = f"/datasources/{_q(data_source)}/scans/{_q(scan)}/runs"
         runs = await self._list(path, f"runs of scan {data_source}/{scan}")
         return sorted(runs, key=_start_time, reverse=True)
+
+    async def latest_runs(self, data_source: str, scan: str) -> list[Json]:
+        """The first page of runs only (no `nextLink` followed), newest first: one request per scan."""
+        label = f"latest runs of scan {data_source}/{scan}"
+        call = Call(f"list Purview {label} (account {self.account})", PERMISSION)
+        url = self._client.format_url(f"/scan/datasources/{_q(data_source)}/scans/{_q(scan)}/runs")
+        doc = await guarded(call, self._timeout, lambda: send_json(self._client, call, "GET", url, _params()))
+        return sorted(page_items(doc), key=_start_time, reverse=True)
 
     async def credential(self, name: str) -> Json:
         return await self._get(f"/credentials/{_q(name)}", f"credential {name}")
