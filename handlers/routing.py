@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.store.api import Watch
+from handlers.store import Watch
 
 _KEYS = frozenset({"channel", "account", "collection", "source"})
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from bot.store.api import RunRecord, RunRef, ScanCursor, Store, Watch
 from checks.classify import classify_run
 from checks.errors import GatewayError
 from checks.gateways.api import Json
@@ -30,6 +29,7 @@ from handlers.alerts import AlertRun
 from handlers.reporting import GRACE_SECONDS, account_name, reason_of
 from handlers.routing import Place, Router
 from handlers.service import DiagnosisService
+from handlers.store import RunRecord, RunRef, ScanCursor, Store, Watch
 from handlers.storms import Cause, cause_of
 from handlers.sweep_reads import ScanReader, ScanState, collection_of, read_account
 from handlers.watch_posts import Failure, parse_time

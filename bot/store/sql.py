@@ -53,9 +53,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.store.api import RunRecord, RunRef, ScanCursor, Watch
 from bot.store.migrations import SQLITE_IMMEDIATE, migrate
 from bot.store.schema import UtcDateTime, leases, reports, runs, scan_cursors, watches
+from handlers.store import RunRecord, RunRef, ScanCursor, Watch
 
 log = logging.getLogger(__name__)
 

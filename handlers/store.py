@@ -1,4 +1,4 @@
-"""The store's interface, as the watcher and the webhook use it (implemented on SQLAlchemy 2 async).
+"""The durable state the watcher and the webhook need, as a protocol (implemented in `bot/store/`).
 
 Exactly-once posting rests on the database, not on timing: a run is *claimed* by inserting its row (a
 unique constraint on account/source/scan/run id decides between replicas, the watcher and the webhook;
