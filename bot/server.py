@@ -28,7 +28,7 @@ from bot.metrics import Metrics
 from bot.service import AzureDiagnosisService
 from bot.settings import Settings
 from bot.slack_app import build_slack_app
-from bot.watch_main import alert_handler, watching
+from bot.watch_main import alert_handler, serving_store, watching
 from handlers.alert_intake import ALERTS_PATH
 from handlers.background import Background
 
@@ -154,15 +154,15 @@ async def serve_http(settings: Settings, *, host: str = "127.0.0.1", port: int =
     require_slack_settings(settings, socket_mode=False)
     metrics = Metrics()
     background = Background()
-    async with azure_clients(settings, observer=metrics) as clients:
+    async with azure_clients(settings, observer=metrics) as clients, serving_store(settings) as store:
         service = AzureDiagnosisService(clients, settings)
-        bolt = build_slack_app(settings, service, metrics, background)
+        bolt = build_slack_app(settings, service, metrics, background, store=store)
         readiness = Readiness(bolt.client)
         readiness.azure_open = True
         try:
             # the scan-failure watcher (unless PURVIEW_BOT_WATCH_INTERVAL=0), also the webhook's intake
             async with watching(
-                settings, clients=clients, service=service, client=bolt.client, metrics=metrics
+                settings, clients=clients, service=service, client=bolt.client, metrics=metrics, store=store
             ) as watcher:
                 alerts = alert_handler(settings, watcher, metrics, background)
                 async with running(web_application(metrics, readiness, bolt, alerts), host, port) as url:
@@ -186,9 +186,9 @@ async def run_socket_mode(settings: Settings, *, host: str = "0.0.0.0", port: in
     require_slack_settings(settings, socket_mode=True)
     metrics = Metrics()
     background = Background()
-    async with azure_clients(settings, observer=metrics) as clients:
+    async with azure_clients(settings, observer=metrics) as clients, serving_store(settings) as store:
         service = AzureDiagnosisService(clients, settings)
-        bolt = build_slack_app(settings, service, metrics, background, socket_mode=True)
+        bolt = build_slack_app(settings, service, metrics, background, socket_mode=True, store=store)
         handler = AsyncSocketModeHandler(bolt, settings.slack_app_token or "")
         readiness = Readiness(bolt.client, handler)
         readiness.azure_open = True
@@ -196,7 +196,7 @@ async def run_socket_mode(settings: Settings, *, host: str = "0.0.0.0", port: in
         web_port = settings.port if port is None else port
         async with (
             watching(
-                settings, clients=clients, service=service, client=bolt.client, metrics=metrics
+                settings, clients=clients, service=service, client=bolt.client, metrics=metrics, store=store
             ) as watcher,
             running(
                 web_application(

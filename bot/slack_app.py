@@ -19,6 +19,7 @@ from handlers.commands import SlashCommand
 from handlers.deps import Deps
 from handlers.mentions import Mentions
 from handlers.service import DiagnosisService
+from handlers.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,11 @@ def build_slack_app(
     background: Background,
     *,
     socket_mode: bool = False,
+    store: Store | None = None,
 ) -> AsyncApp:
     """HTTP mode verifies Slack's signature on every request (bad, missing or stale → 401); Socket Mode
-    receives over an authenticated websocket, where there is no signature to check."""
+    receives over an authenticated websocket, where there is no signature to check. `store` keeps the
+    last report per source and the channels' watches (without it, reports work and watches do not)."""
     client = web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url, counter=metrics)
     app = AsyncApp(
         client=client,
@@ -51,6 +54,7 @@ def build_slack_app(
         deadline_seconds=settings.deadline_seconds,
         docs_url=settings.docs_url,
         background=background,
+        store=store,
     )
     slash = SlashCommand(deps)
     mentions = Mentions(deps)

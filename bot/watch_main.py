@@ -114,18 +114,22 @@ async def watching(
     service: DiagnosisService,
     client: AsyncWebClient,
     metrics: Metrics,
+    store: Store | None = None,
 ) -> AsyncIterator[Watcher | None]:
     """For `serve`: the watcher, sweeping in the background unless `PURVIEW_BOT_WATCH_INTERVAL=0`.
 
-    Yields None (and opens no store) when neither the sweeps nor the alert webhook need it.
+    Yields None when neither the sweeps nor the alert webhook need it. Uses `store` (the caller's, which
+    the caller closes) when given, else opens its own.
     """
     if not settings.watch_interval and not settings.webhook_secret:
         yield None
         return
     if not settings.accounts:
         raise ConfigError("the watcher needs PURVIEW_ACCOUNTS (or set PURVIEW_BOT_WATCH_INTERVAL=0)")
-    router = router_for(settings)  # a bad PURVIEW_BOT_ROUTES fails the start, before the store opens
-    store = await open_store(settings.database_url)
+    router = router_for(settings)  # a bad PURVIEW_BOT_ROUTES fails the start, before a store opens
+    own = store is None
+    if store is None:
+        store = await open_store(settings.database_url)
     try:
         watcher = build_watcher(
             settings, store=store, clients=clients, service=service, client=client, metrics=metrics
@@ -147,6 +151,30 @@ async def watching(
                     log.warning("the watcher did not stop in time; cancelled")
                 except Exception:
                     log.exception("the watcher stopped with an error")
+    finally:
+        if own:
+            await store.close()
+
+
+@asynccontextmanager
+async def serving_store(settings: Settings) -> AsyncIterator[Store | None]:
+    """For `serve`: the store, always opened (the last report per source, the channels' watches, and
+    the watcher's state). When the watcher and the webhook are off, a store that cannot be opened is
+    logged and `serve` goes on without it (reports work, watches do not); otherwise the start fails."""
+    needed = bool(settings.watch_interval or settings.webhook_secret)
+    try:
+        store = await open_store(settings.database_url)
+    except Exception:
+        if needed:
+            raise
+        log.exception(
+            "could not open PURVIEW_BOT_DATABASE_URL: serving without it "
+            "(reports do not say what changed since the last check; watches are off)"
+        )
+        yield None
+        return
+    try:
+        yield store
     finally:
         await store.close()
 

@@ -15,9 +15,10 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from checks.diagnose import NameNotFoundError
 from handlers.access import CHANNEL_REFUSED
-from handlers.changes import RerunRequest, compare, parse_rerun_value
+from handlers.changes import RerunRequest, parse_rerun_value
 from handlers.deps import Deps
 from handlers.escape import escape
+from handlers.last_report import changes_for, remember
 from handlers.posting import respond_report, respond_text
 from handlers.reporting import (
     AccountError,
@@ -132,6 +133,6 @@ class RerunAction:
                 respond, failure_text(request.source, reason_of(error, self._deps.deadline_seconds))
             )
             return
-        changes = compare(rerun.previous, report, partial=rerun.truncated)
-        summary, thread = report_messages(report, request, changes)
+        summary, thread = report_messages(report, request, await changes_for(self._deps, report, rerun))
         await respond_report(respond, summary, thread)
+        await remember(self._deps, report)

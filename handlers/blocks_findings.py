@@ -8,6 +8,7 @@ report stays readable. The last message carries the Re-run button.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, DividerBlock
@@ -59,8 +60,9 @@ def _page_text(report: Report, name: str, index: int, total: int) -> str:
 
 
 def _intro(report: Report, changes: Changes | None) -> list[BlockDict]:
-    """What changed since the previous run (on a re-run), then the scans and the counts."""
-    blocks = [section(changes_text(changes))] if changes is not None else []
+    """What changed since the previous run (a re-run, or the last check kept in the store), then the
+    scans and the counts."""
+    blocks = [section(changes_text(changes, now=report.started_at))] if changes is not None else []
     scans = [_scan_line(scan) for scan in report.scans]
     blocks.append(context(truncate("\n".join([*scans, counts_line(report)]), TEXT_LIMIT)))
     return blocks
@@ -75,9 +77,12 @@ def _scan_line(scan: ScanSummary) -> str:
     return f"{line}: last run {escape(run.status or 'unknown')} {escape(run.end_time or '')}".rstrip()
 
 
-def changes_text(changes: Changes) -> str:
-    """`fixed: source-access (weekly)` / `new: key-vault-access` / `still: …`, one kind per line."""
-    lines = ["*Since the previous run*"]
+def changes_text(changes: Changes, *, now: datetime | None = None) -> str:
+    """`fixed: source-access (weekly)` / `new: key-vault-access` / `still: …`, one kind per line, under
+    "Since the previous run" (a Re-run) or "Since the last check at 08:14 UTC" (from the store; the
+    date too when it was not on `now`'s day)."""
+    since = changes.since
+    lines = [f"*Since the last check at {when_text(since, now)}*" if since else "*Since the previous run*"]
     lines += [f"{MARKS[Status.PASS]} fixed: {escape(x)}" for x in changes.fixed]
     lines += [f"{MARKS[Status.FAIL]} new: {escape(x)}" for x in changes.new]
     lines += [f"• still: {escape(x)}" for x in changes.still]
@@ -88,6 +93,13 @@ def changes_text(changes: Changes) -> str:
             "_(the previous run had more problems than the button could carry: some 'new' may be old)_"
         )
     return truncate("\n".join(lines), TEXT_LIMIT)
+
+
+def when_text(when: datetime, now: datetime | None = None) -> str:
+    """`08:14 UTC` on `now`'s day (UTC), else `2026-11-27 08:14 UTC`."""
+    at = when.astimezone(UTC)
+    same_day = now is not None and now.astimezone(UTC).date() == at.date()
+    return at.strftime("%H:%M UTC" if same_day else "%Y-%m-%d %H:%M UTC")
 
 
 def finding_blocks(finding: Finding, docs_base: str) -> list[BlockDict]:

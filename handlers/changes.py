@@ -3,13 +3,18 @@
 Slack keeps no state for us between a report and a click on its Re-run button, so the button's value
 carries the request and the previous run's problems in compact form (at most 2000 characters). That
 value comes back from Slack as untrusted input and is parsed strictly.
+
+A new check (not a Re-run) compares with the last report of the source kept in the store
+(`Report.to_json()`): `stored_finding_keys` reads that JSON into the same keys, and `changes_since`
+compares over the scans both reports looked at.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from checks.model import Finding, Report, Status
@@ -33,6 +38,8 @@ class Changes:
     new: list[str] = field(default_factory=list)
     still: list[str] = field(default_factory=list)
     partial: bool = False
+    since: datetime | None = None
+    """When the compared report was made, if it came from the store ("since the last check at …")."""
 
     @property
     def changed(self) -> bool:
@@ -85,12 +92,87 @@ def compare(previous: Iterable[FindingKey], current: Report, *, partial: bool = 
 
     `partial`: the previous list was cut short, so a problem missing from it may not be new.
     """
+    return compare_keys(previous, finding_keys(current), partial=partial)
+
+
+def compare_keys(
+    previous: Iterable[FindingKey],
+    current: Iterable[FindingKey],
+    *,
+    partial: bool = False,
+    since: datetime | None = None,
+) -> Changes:
+    """`compare` on two lists of finding keys (both valid: see `split_key`)."""
     before = _worst_by_problem(split_key(k) for k in previous)
-    after = _worst_by_problem((f.check, f.scan, f.status) for f in current.findings if f.status in PROBLEMS)
+    after = _worst_by_problem(split_key(k) for k in current)
     fixed = [label(*p) for p in before if p not in after]
     new = [label(*p) for p in after if p not in before]
     still = [_still(p, before[p], after[p]) for p in after if p in before]
-    return Changes(fixed=fixed, new=new, still=still, partial=partial)
+    return Changes(fixed=fixed, new=new, still=still, partial=partial, since=since)
+
+
+def stored_finding_keys(report: Mapping[str, Any]) -> list[FindingKey]:
+    """The problems of a report stored as JSON (`Report.to_json()`), as `finding_keys` gives them for the
+    `Report`: `check|scan|status` of each fail, warn and unknown finding, once each, in report order.
+
+    The JSON comes from the store and may have been written by another version: a finding that is not
+    an object with a `check` name and a known problem status is skipped, never an error.
+    """
+    findings = report.get("findings")
+    if not isinstance(findings, list):
+        return []
+    keys: list[FindingKey] = []
+    for item in findings:
+        if not isinstance(item, dict):
+            continue
+        check, scan, status = item.get("check"), item.get("scan"), item.get("status")
+        if not isinstance(check, str) or not check or "|" in check or not isinstance(status, str):
+            continue
+        try:
+            parsed = Status(status)
+        except ValueError:
+            continue
+        if parsed not in PROBLEMS:
+            continue
+        keys.append(f"{check}|{scan if isinstance(scan, str) else ''}|{parsed.value}")
+    return list(dict.fromkeys(keys))
+
+
+def stored_report_time(report: Mapping[str, Any]) -> datetime | None:
+    """When a stored report was made (its `startedAt`), in UTC; None when missing or unreadable."""
+    value = report.get("startedAt")
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _stored_scans(report: Mapping[str, Any]) -> set[str]:
+    scans = report.get("scans")
+    if not isinstance(scans, list):
+        return set()
+    return {str(s["name"]) for s in scans if isinstance(s, dict) and isinstance(s.get("name"), str)}
+
+
+def changes_since(previous: Mapping[str, Any], current: Report) -> Changes:
+    """What changed since a stored report of the same source (`Report.to_json()`), dated by its time.
+
+    Only the scans both reports looked at are compared (with the source-wide findings): a report narrowed
+    to one scan (`--scan`) does not make the other scans' problems look fixed or new.
+    """
+    both = _stored_scans(previous) & {s.name for s in current.scans}
+
+    def covered(keys: Iterable[FindingKey]) -> list[FindingKey]:
+        return [k for k in keys if split_key(k)[1] in (None, *both)]
+
+    return compare_keys(
+        covered(stored_finding_keys(previous)),
+        covered(finding_keys(current)),
+        since=stored_report_time(previous),
+    )
 
 
 def _worst_by_problem(

@@ -17,6 +17,9 @@ USAGE = f"""*Usage*
 `{COMMAND} SOURCE [ACCOUNT] [--scan NAME]`  diagnose a data source; the report goes to this channel
 `{COMMAND} list [FILTER]`  the data sources (name, kind, collection), only to you
 `{COMMAND} runs SOURCE [ACCOUNT]`  the latest runs of each scan of a source, only to you
+`{COMMAND} watch [ACCOUNT] [--collection NAME | --source NAME]`  post this scope's scan failures here
+`{COMMAND} unwatch [ACCOUNT] [--collection NAME | --source NAME]`  stop that
+`{COMMAND} watches`  what this channel watches, only to you
 `{COMMAND} help`  this text
 *Examples*
 `{COMMAND} sales-adls`
@@ -24,6 +27,8 @@ USAGE = f"""*Usage*
 `{COMMAND} "finance sql" --scan=nightly`
 `{COMMAND} list sql`
 `{COMMAND} runs hr-sql`
+`{COMMAND} watch --collection sales`
+`{COMMAND} unwatch contoso-pv --source hr-sql`
 `{COMMAND} check list`  a source whose name is a sub-command
 In a thread: `@purview-bot check SOURCE [ACCOUNT] [--scan NAME]`, or `@purview-bot recheck` in a thread \
 the bot started."""
@@ -70,10 +75,35 @@ class Recheck:
     """`recheck` in a thread: the source comes from the thread's report."""
 
 
-Command = Help | ListSources | Runs | Check
+@dataclass(frozen=True)
+class WatchScope:
+    """What a channel watches: an account (None: the default one), or one collection or source of it."""
+
+    account: str | None = None
+    collection: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class AddWatch(WatchScope):
+    """`watch [ACCOUNT] [--collection NAME | --source NAME]`."""
+
+
+@dataclass(frozen=True)
+class RemoveWatch(WatchScope):
+    """`unwatch [ACCOUNT] [--collection NAME | --source NAME]`."""
+
+
+@dataclass(frozen=True)
+class ListWatches:
+    """`watches`: this channel's watches."""
+
+
+Command = Help | ListSources | Runs | Check | AddWatch | RemoveWatch | ListWatches
 MentionCommand = Help | Check | Recheck
 
-_SUBCOMMANDS = {"help", "list", "runs", "check"}
+_SUBCOMMANDS = {"help", "list", "runs", "check", "watch", "unwatch", "watches"}
+_SCOPE_OPTIONS = ("--collection", "--source")
 
 
 def parse_command(text: str) -> Command:
@@ -103,6 +133,15 @@ def parse_command(text: str) -> Command:
         if not rest:
             raise UsageError("`check` needs a SOURCE: `check SOURCE [ACCOUNT] [--scan NAME]`")
         return parse_check(rest)
+    if head in ("watch", "unwatch"):
+        scope = parse_scope(rest, head)
+        kind = AddWatch if head == "watch" else RemoveWatch
+        return kind(scope.account, scope.collection, scope.source)
+    if head == "watches":
+        _no_options(rest, "watches")
+        if rest:
+            raise UsageError("`watches` takes nothing after it (it lists this channel's watches)")
+        return ListWatches()
     return parse_check(words)
 
 
@@ -156,6 +195,46 @@ def parse_check(words: list[str]) -> Check:
             "(expected `SOURCE [ACCOUNT]`; quote names with spaces)"
         )
     return Check(positional[0], positional[1] if len(positional) > 1 else None, scan)
+
+
+def parse_scope(words: list[str], sub: str) -> WatchScope:
+    """`[ACCOUNT] [--collection NAME | --source NAME]` (the option before or after the account)."""
+    positional: list[str] = []
+    option: tuple[str, str] | None = None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        name, eq, inline = word.partition("=")
+        if name in _SCOPE_OPTIONS:
+            if option is not None:
+                raise UsageError(f"`{sub}` takes one of `--collection NAME` or `--source NAME`, once")
+            if eq:
+                value, i = inline, i + 1
+            elif i + 1 < len(words) and not words[i + 1].startswith("--"):
+                value, i = words[i + 1], i + 2
+            else:
+                value, i = "", i + 1
+            if not value.strip():
+                raise UsageError(f"`{name}` needs a NAME")
+            option = (name, value)
+            continue
+        if word.startswith("-") and len(word) > 1:
+            raise UsageError(
+                f"unknown option `{_clip(word)}` (`{sub}` takes `--collection NAME` or `--source NAME`)"
+            )
+        positional.append(word)
+        i += 1
+    if len(positional) > 1:
+        raise UsageError(
+            f"too many words after `{sub}`: {_quoted(positional[1:])} "
+            f"(expected `{sub} [ACCOUNT] [--collection NAME | --source NAME]`)"
+        )
+    account = positional[0] if positional else None
+    if option is None:
+        return WatchScope(account)
+    if option[0] == "--collection":
+        return WatchScope(account, collection=option[1])
+    return WatchScope(account, source=option[1])
 
 
 def split_words(text: str) -> list[str]:

@@ -19,9 +19,22 @@ from slack_sdk.errors import SlackApiError
 from checks.diagnose import NameNotFoundError
 from handlers.access import CHANNEL_REFUSED
 from handlers.blocks import progress_text
-from handlers.command_parse import USAGE, Check, Command, Help, ListSources, Runs, UsageError, parse_command
+from handlers.command_parse import (
+    USAGE,
+    AddWatch,
+    Check,
+    Command,
+    Help,
+    ListSources,
+    ListWatches,
+    RemoveWatch,
+    Runs,
+    UsageError,
+    parse_command,
+)
 from handlers.deps import Deps
 from handlers.escape import code, escape
+from handlers.last_report import changes_for, remember
 from handlers.posting import ChannelUnreachable, respond_report, respond_text
 from handlers.reporting import (
     AccountError,
@@ -38,6 +51,7 @@ from handlers.reporting import (
     resolve_source,
 )
 from handlers.runs_text import runs_text, sources_text
+from handlers.watch_commands import WatchCommands, scope_text
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +63,7 @@ class Decision:
     ack_text: str
     kind: str
     work: Command | None = None
-    account: str | None = None  # resolved for Check and Runs
+    account: str | None = None  # resolved for Check, Runs and the watch commands
 
 
 def usage_text(problem: str | None = None) -> str:
@@ -68,12 +82,21 @@ def decide(payload: dict[str, Any], deps: Deps) -> Decision:
         return Decision(usage_text(), "help")
     if isinstance(command, ListSources):
         return Decision("Listing the data sources…", "list", command)
+    if isinstance(command, ListWatches):
+        return Decision("Reading this channel's watches…", "watches", command)
     try:
         account = resolve_account(command.account, deps.service.accounts)
     except AccountError as error:
-        return Decision(str(error), "invalid")  # already escaped
+        if not (isinstance(command, RemoveWatch) and command.account):
+            return Decision(str(error), "invalid")  # already escaped
+        account = command.account  # a watch of an account configured no more can still be removed
     if isinstance(command, Runs):
         return Decision(f"Reading the latest runs of {escape(command.source)}…", "runs", command, account)
+    if isinstance(command, AddWatch | RemoveWatch):
+        scope = scope_text(account, command.collection, command.source)
+        if isinstance(command, AddWatch):
+            return Decision(f"Adding a watch of {scope} to this channel…", "watch", command, account)
+        return Decision(f"Removing this channel's watch of {scope}…", "unwatch", command, account)
     return Decision(progress_text(command.source), "check", command, account)
 
 
@@ -82,6 +105,7 @@ class SlashCommand:
 
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
+        self._watches = WatchCommands(deps)
 
     async def handle(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         await self.ack(ack, command)
@@ -102,13 +126,20 @@ class SlashCommand:
                 await respond_text(respond, escape(refusal))
                 return
             work = decision.work
-            if isinstance(work, ListSources):
+            channel = str(command.get("channel_id") or "")
+            if isinstance(work, AddWatch):
+                await respond_text(respond, await self._watches.add(work, decision.account or "", channel))
+            elif isinstance(work, RemoveWatch):
+                await respond_text(respond, await self._watches.remove(work, decision.account or "", channel))
+            elif isinstance(work, ListWatches):
+                await respond_text(respond, await self._watches.show(channel))
+            elif isinstance(work, ListSources):
                 await self._list(work, respond)
             elif isinstance(work, Runs):
                 await self._runs(work, decision.account or "", respond)
             elif isinstance(work, Check):
                 request = Request(work.source, decision.account or "", work.scan, command.get("user_id"))
-                await self._check(request, str(command.get("channel_id")), respond)
+                await self._check(request, channel, respond)
         except Exception as error:  # the user hears of it; the log has the details
             log.exception("/purview-check %r failed", command.get("text"))
             await _try_respond(respond, f"⚠️ purview-bot could not finish: {escape(reason_of(error))}")
@@ -170,8 +201,9 @@ class SlashCommand:
                 respond, failure_text(request.source, reason_of(error, self._deps.deadline_seconds))
             )
             return
-        summary, thread = report_messages(report, request)
+        summary, thread = report_messages(report, request, await changes_for(self._deps, report, None))
         await respond_report(respond, summary, thread)
+        await remember(self._deps, report)
 
 
 async def _try_delete(deps: Deps, channel: str, ts: str) -> None:

@@ -11,6 +11,7 @@ from checks.model import Report
 from handlers.access import Access
 from handlers.background import Background
 from handlers.service import DiagnosisService
+from handlers.store import Store
 
 
 class HandlerMetrics(Protocol):
@@ -36,3 +37,6 @@ class Deps:
     docs_url: str
     # the work after each ack runs here, so shutdown can wait for it
     background: Background
+    # durable state (`PURVIEW_BOT_DATABASE_URL`): the last report per source ("since the last check"),
+    # the channels' watches. None when it could not be opened: reports still work, watches do not.
+    store: Store | None = None

@@ -18,9 +18,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from checks.diagnose import NameNotFoundError, closest
 from checks.model import Report
 from handlers.blocks import Message, progress_message, summary_message, thread_messages
-from handlers.changes import Changes, RerunRequest, compare, rerun_value
+from handlers.changes import Changes, RerunRequest, rerun_value
 from handlers.deps import Deps
 from handlers.escape import code, escape, truncate
+from handlers.last_report import changes_for, remember
 from handlers.posting import post_message, post_thread, report_metadata, update_message
 
 log = logging.getLogger(__name__)
@@ -179,9 +180,10 @@ async def publish(
 ) -> None:
     """Diagnose, turn the "Checking…" message at `summary_ts` into the summary, findings into the thread.
 
-    With `previous` (a Re-run), the findings start with what changed since. A failure still ends the
-    "Checking…" message ("could not finish: …"); NameNotFoundError is re-raised for the caller to answer
-    privately (and to remove the message).
+    The findings start with what changed: since the run of the Re-run button (`previous`), else since
+    the source's last report in the store; the report is then saved as the last one. A failure still
+    ends the "Checking…" message ("could not finish: …"); NameNotFoundError is re-raised for the caller
+    to answer privately (and to remove the message).
     """
     metadata = report_metadata(request.source, request.account, request.scan)
     try:
@@ -200,7 +202,7 @@ async def publish(
             metadata=metadata,
         )
         return
-    changes = compare(previous.previous, report, partial=previous.truncated) if previous else None
+    changes = await changes_for(deps, report, previous)
     summary, thread = report_messages(report, request, changes)
     await update_message(
         deps.client,
@@ -211,3 +213,4 @@ async def publish(
         metadata=metadata,
     )
     await post_thread(deps.client, channel=channel, thread_ts=thread_ts, messages=thread)
+    await remember(deps, report)
