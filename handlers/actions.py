@@ -15,21 +15,18 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from checks.diagnose import NameNotFoundError
 from handlers.access import CHANNEL_REFUSED
-from handlers.changes import RerunRequest, parse_rerun_value
+from handlers.changes import parse_rerun_value
 from handlers.deps import Deps
 from handlers.escape import escape
-from handlers.last_report import changes_for, remember
-from handlers.posting import respond_report, respond_text
+from handlers.posting import respond_text
 from handlers.reporting import (
     AccountError,
     Request,
-    diagnose,
-    failure_text,
+    answer_privately,
     not_found_text,
     post_progress,
     publish,
     reason_of,
-    report_messages,
     resolve_account,
 )
 
@@ -98,7 +95,7 @@ class RerunAction:
             return
         request = Request(rerun.source, account, rerun.scan, user)
         if container.get("is_ephemeral") or not channel:
-            await self._answer_privately(request, rerun, respond)
+            await answer_privately(self._deps, request, respond, rerun)
             return
         message = body.get("message") or {}
         thread_ts = str(message.get("thread_ts") or container.get("thread_ts") or container.get("message_ts"))
@@ -119,20 +116,3 @@ class RerunAction:
         if parent_user is None or parent_user == bot_user_id:
             return thread_ts
         return await post_progress(self._deps, request, channel=channel, thread_ts=thread_ts)
-
-    async def _answer_privately(self, request: Request, rerun: RerunRequest, respond: AsyncRespond) -> None:
-        """A button in an ephemeral report (the bot could not post in the channel): answer the same way."""
-        try:
-            report = await diagnose(self._deps, request)
-        except NameNotFoundError as error:
-            await respond_text(respond, not_found_text(error))
-            return
-        except Exception as error:
-            log.exception("diagnosis of %s failed", request.source)
-            await respond_text(
-                respond, failure_text(request.source, reason_of(error, self._deps.deadline_seconds))
-            )
-            return
-        summary, thread = report_messages(report, request, await changes_for(self._deps, report, rerun))
-        await respond_report(respond, summary, thread)
-        await remember(self._deps, report)

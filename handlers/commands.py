@@ -34,19 +34,16 @@ from handlers.command_parse import (
 )
 from handlers.deps import Deps
 from handlers.escape import code, escape
-from handlers.last_report import changes_for, remember
-from handlers.posting import ChannelUnreachable, respond_report, respond_text
+from handlers.posting import ChannelUnreachable, respond_text
 from handlers.reporting import (
     AccountError,
     Request,
     account_name,
-    diagnose,
-    failure_text,
+    answer_privately,
     not_found_text,
     post_progress,
     publish,
     reason_of,
-    report_messages,
     resolve_account,
     resolve_source,
 )
@@ -180,30 +177,13 @@ class SlashCommand:
         try:
             parent = await post_progress(deps, request, channel=channel, thread_ts=None)
         except ChannelUnreachable:
-            await self._answer_privately(request, respond)
+            await answer_privately(self._deps, request, respond)
             return
         try:
             await publish(deps, request, channel=channel, summary_ts=parent, thread_ts=parent)
         except NameNotFoundError as error:  # a --scan name Purview does not have
             await _try_delete(deps, channel, parent)
             await respond_text(respond, not_found_text(error))
-
-    async def _answer_privately(self, request: Request, respond: AsyncRespond) -> None:
-        """The bot cannot post in this channel: the report goes to the asker through response_url."""
-        try:
-            report = await diagnose(self._deps, request)
-        except NameNotFoundError as error:
-            await respond_text(respond, not_found_text(error))
-            return
-        except Exception as error:
-            log.exception("diagnosis of %s failed", request.source)
-            await respond_text(
-                respond, failure_text(request.source, reason_of(error, self._deps.deadline_seconds))
-            )
-            return
-        summary, thread = report_messages(report, request, await changes_for(self._deps, report, None))
-        await respond_report(respond, summary, thread)
-        await remember(self._deps, report)
 
 
 async def _try_delete(deps: Deps, channel: str, ts: str) -> None:

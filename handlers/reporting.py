@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -22,7 +23,14 @@ from handlers.changes import Changes, RerunRequest, rerun_value
 from handlers.deps import Deps
 from handlers.escape import code, escape, truncate
 from handlers.last_report import changes_for, remember
-from handlers.posting import post_message, post_thread, report_metadata, update_message
+from handlers.posting import (
+    post_message,
+    post_thread,
+    report_metadata,
+    respond_report,
+    respond_text,
+    update_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -213,4 +221,23 @@ async def publish(
         metadata=metadata,
     )
     await post_thread(deps.client, channel=channel, thread_ts=thread_ts, messages=thread)
+    await remember(deps, report)
+
+
+async def answer_privately(
+    deps: Deps, request: Request, respond: AsyncRespond, rerun: RerunRequest | None = None
+) -> None:
+    """The bot cannot post in the channel (or the button sits in a private report): the report goes to
+    the asker through `response_url`, compared with the button's run or the last stored report."""
+    try:
+        report = await diagnose(deps, request)
+    except NameNotFoundError as error:
+        await respond_text(respond, not_found_text(error))
+        return
+    except Exception as error:
+        log.exception("diagnosis of %s failed", request.source)
+        await respond_text(respond, failure_text(request.source, reason_of(error, deps.deadline_seconds)))
+        return
+    summary, thread = report_messages(report, request, await changes_for(deps, report, rerun))
+    await respond_report(respond, summary, thread)
     await remember(deps, report)
