@@ -394,14 +394,8 @@ async def run(target: Target) -> list[Finding]:
                 "The bot has no network rule for this kind.",
             )
         ]
-    if not rid:
-        return [
-            findings.skipped(CHECK_ID, SECTION, f"{target.source_name} has no resourceId", "Nothing to read.")
-        ]
-    if not target.scans:
-        return [
-            findings.skipped(CHECK_ID, SECTION, f"{target.source_name} has no scans", "No runtime to check.")
-        ]
+    if not rid or not target.scans:
+        return findings.nothing_to_check(CHECK_ID, SECTION, target, "runtime")
     return list(await asyncio.gather(*(_one(target, kind, s, rid) for s in target.scans)))
 
 

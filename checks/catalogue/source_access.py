@@ -361,14 +361,8 @@ async def run(target: Target) -> list[Finding]:
                 CHECK_ID, SECTION, f"Source kind {target.source_kind} is not checked for data access", why
             )
         ]
-    if not rid:
-        return [
-            findings.skipped(CHECK_ID, SECTION, f"{target.source_name} has no resourceId", "Nothing to read.")
-        ]
-    if not target.scans:
-        return [
-            findings.skipped(CHECK_ID, SECTION, f"{target.source_name} has no scans", "No identity to check.")
-        ]
+    if not rid or not target.scans:
+        return findings.nothing_to_check(CHECK_ID, SECTION, target, "identity")
     return list(await asyncio.gather(*(_one(target, kind, s, rid) for s in target.scans)))
 
 
