@@ -1,5 +1,6 @@
-"""The watcher's Slack side: post a failure group (parent, then its thread), reply "recovered", and find a
-parent already posted before a restart.
+"""The watcher's Slack side: post a failure group (parent, then its thread), reply "recovered", find a
+parent already posted before a restart, and post the report into such a parent's thread when the
+restart finds it empty.
 
 Every message goes through the per-channel pacer. Once a parent exists the group counts as posted: a
 thread reply that fails is logged, not retried by posting the parent again.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from slack_sdk.errors import SlackApiError
@@ -31,6 +33,22 @@ from handlers.watch_posts import (
 log = logging.getLogger(__name__)
 
 HISTORY_PAGES = 5  # of 200 messages: how far back a restarted process looks for its own post
+
+
+@dataclass(frozen=True)
+class PostedParent:
+    """A parent found in a channel's history: its ts, and whether its thread has any reply."""
+
+    ts: str
+    has_replies: bool
+
+
+def group_thread(failures: Sequence[Failure], cause: Finding | None, now: datetime) -> list[Message]:
+    """What goes in a group's thread: the storm's list of scans (several failures with one cause), then
+    the report of the first failure."""
+    if len(failures) > 1 and cause is not None:
+        return [*storm_list(failures, now), *report_thread(failures[0])]
+    return report_thread(failures[0])
 
 
 class WatchPublisher:
@@ -68,30 +86,46 @@ class WatchPublisher:
         run_ids = [run_id for f in failures for run_id in f.run_ids]
         if len(failures) > 1 and cause is not None:
             parent = storm_parent(failures, cause, now)
-            thread = [*storm_list(failures, now), *report_thread(first)]
         else:
             parent = failure_parent(first, cause, now)
-            thread = report_thread(first)
         ts = await self._post(channel, parent, metadata=failure_metadata(first.account, run_ids))
-        for message in thread:
+        await self._replies(channel, ts, group_thread(failures, cause, now))
+        return ts
+
+    async def post_thread(
+        self, channel: str, ts: str, failures: Sequence[Failure], cause: Finding | None, now: datetime
+    ) -> None:
+        """The group's thread under a parent posted earlier (found after a restart with no reply).
+
+        Raises (SlackApiError, ChannelUnreachable) only when the first reply could not be posted: the
+        thread is still empty then, and a later attempt may fill it.
+        """
+        first, *rest = group_thread(failures, cause, now)
+        await self._post(channel, first, thread_ts=ts)
+        await self._replies(channel, ts, rest)
+
+    async def _replies(self, channel: str, ts: str, messages: Iterable[Message]) -> None:
+        for message in messages:
             try:
                 await self._post(channel, message, thread_ts=ts)
             except Exception:
                 log.exception("watcher: a thread reply under %s in %s failed", ts, channel)
-        return ts
 
     async def recovered(
         self, channel: str, thread_ts: str, source: str, scan: str, run: dict[str, object], now: datetime
     ) -> None:
         await self._post(channel, recovered_message(source, scan, run, now), thread_ts=thread_ts)
 
-    async def find_posted(self, channel: str, run_ids: Iterable[str], oldest: datetime) -> dict[str, str]:
-        """Run id → ts of a parent in `channel` (since `oldest`) whose metadata names the run.
+    async def find_posted(
+        self, channel: str, run_ids: Iterable[str], oldest: datetime
+    ) -> dict[str, PostedParent]:
+        """Run id (lower case) → the parent in `channel` (since `oldest`) whose metadata names the run,
+        with whether its thread has replies (Slack's `reply_count` on history messages).
 
         A history that cannot be read counts as nothing found: posting twice beats not posting.
         """
         wanted = {r.lower() for r in run_ids}
-        found: dict[str, str] = {}
+        found: dict[str, PostedParent] = {}
         cursor: str | None = None
         for _ in range(self._history_pages):
             try:
@@ -110,8 +144,21 @@ class WatchPublisher:
             for message in page.get("messages") or []:
                 for run_id in metadata_runs(message):
                     if run_id.lower() in wanted:
-                        found.setdefault(run_id.lower(), str(message.get("ts")))
+                        parent = PostedParent(str(message.get("ts")), _reply_count(message) > 0)
+                        found.setdefault(run_id.lower(), parent)
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if cursor is None or wanted <= set(found):
                 break
         return found
+
+
+def _reply_count(message: dict[str, object]) -> int:
+    """Slack's `reply_count` of a history message (absent: no thread)."""
+    count = message.get("reply_count")
+    if isinstance(count, bool):
+        return 0
+    if isinstance(count, int):
+        return count
+    if isinstance(count, str) and count.isdigit():
+        return int(count)
+    return 0

@@ -16,10 +16,10 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from checks.classify import classify_run
 from checks.errors import GatewayError
@@ -37,6 +37,8 @@ from handlers.watch_publish import WatchPublisher
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 SUCCEEDED = "succeeded"
 HISTORY_MARGIN = timedelta(minutes=1)  # the post may be stamped a little before or after its claim
 
@@ -48,6 +50,15 @@ def default_holder() -> str:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class LeaseLostError(Exception):
+    """The lease could not be renewed while work ran under it (another replica has it, or the store did
+    not answer in time): the work was cancelled."""
+
+    def __init__(self, lease: str) -> None:
+        super().__init__(f"lost lease {lease}")
+        self.lease = lease
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,15 @@ class NoMetrics:
 
     def diagnosis_failed(self) -> None:
         pass
+
+
+@dataclass
+class _Unfinished:
+    """A parent a stopped process posted whose thread is still empty: its runs' report goes there."""
+
+    channel: str
+    ts: str
+    members: dict[tuple[str, str], _Candidate] = field(default_factory=dict)  # by (source, scan)
 
 
 @dataclass
@@ -179,7 +199,8 @@ class Watcher:
             cursors = await self._store.cursors(name)
             watches = await self._store.watches()
             threads: dict[tuple[str, str], tuple[str, str]] = {}
-            candidates = await self._resume(name, reclaimed, read.scans, watches, threads)
+            candidates, unfinished = await self._resume(name, reclaimed, read.scans, watches, threads)
+            threads.update(await self._finish_threads(name, unfinished, now))
             new_failures = 0
             for state in read.scans:
                 found = await self._claim_new(
@@ -222,10 +243,14 @@ class Watcher:
         scans: list[ScanState],
         watches: list[Watch],
         threads: dict[tuple[str, str], tuple[str, str]],
-    ) -> list[_Candidate]:
-        """Reclaimed runs: marked posted when the channel already has their parent, else to post again."""
+    ) -> tuple[list[_Candidate], list[_Unfinished]]:
+        """Reclaimed runs: marked posted when the channel already has their parent and its thread has
+        replies; when the parent is there with an empty thread (the process stopped between the two), its
+        report is still to be posted in that thread (the `_Unfinished`); else posted again (the candidates).
+        """
         states = {(s.source.lower(), s.scan.lower()): s for s in scans}
         pending: dict[tuple[str, str], _Candidate] = {}
+        unfinished: dict[tuple[str, str], _Unfinished] = {}
         for record in records:
             ref = record.ref
             state = states.get((ref.source.lower(), ref.scan.lower()))
@@ -236,11 +261,11 @@ class Watcher:
             since = record.claimed_at - HISTORY_MARGIN
             if record.claimed_at.tzinfo is None:
                 since = since.replace(tzinfo=UTC)
-            found = await self._publisher.find_posted(channel, [ref.run_id], since)
-            if ts := found.get(ref.run_id.lower()):
-                await self._store.mark_posted([ref], channel=channel, message_ts=ts, fingerprint=None)
-                threads[(ref.source, ref.scan)] = (channel, ts)
-                log.info("sweep of %s: run %s was posted before a restart (%s)", name, ref.run_id, ts)
+            found = (await self._publisher.find_posted(channel, [ref.run_id], since)).get(ref.run_id.lower())
+            if found is not None and found.has_replies:
+                await self._store.mark_posted([ref], channel=channel, message_ts=found.ts, fingerprint=None)
+                threads[(ref.source, ref.scan)] = (channel, found.ts)
+                log.info("sweep of %s: run %s was posted before a restart (%s)", name, ref.run_id, found.ts)
                 continue
             run = _run_in(state, ref.run_id) or {
                 "id": ref.run_id,
@@ -248,15 +273,63 @@ class Watcher:
                 "endTime": record.end_time.isoformat() if record.end_time else None,
             }
             key = (ref.source, ref.scan)
-            if key in pending:
-                pending[key].refs.append(ref)
+            if found is None:
+                group = pending
+            else:
+                group = unfinished.setdefault((channel, found.ts), _Unfinished(channel, found.ts)).members
+            if key in group:
+                group[key].refs.append(ref)
                 continue
             failure = Failure(name, ref.source, collection, ref.scan, run, (ref.run_id,))
-            pending[key] = _Candidate([ref], failure, channel)
-        for candidate in pending.values():
+            group[key] = _Candidate([ref], failure, channel)
+        for candidate in [*pending.values(), *(c for u in unfinished.values() for c in u.members.values())]:
             ids = tuple(r.run_id for r in candidate.refs)
             candidate.failure = replace(candidate.failure, run_ids=ids)
-        return list(pending.values())
+        return list(pending.values()), list(unfinished.values())
+
+    async def _finish_threads(
+        self, name: str, unfinished: list[_Unfinished], now: datetime
+    ) -> dict[tuple[str, str], tuple[str, str]]:
+        """Diagnose the runs of each parent found with an empty thread, post the report in that thread,
+        then record the runs posted there. Returns the parent (channel, ts) per (source, scan) finished.
+
+        A thread whose first reply cannot be posted stays claimed: a later sweep takes it over once stale
+        and finds the parent again.
+        """
+        threads: dict[tuple[str, str], tuple[str, str]] = {}
+        members = [(parent, candidate) for parent in unfinished for candidate in parent.members.values()]
+        if not members:
+            return threads
+        diagnosed = await asyncio.gather(*(self._diagnosed(c) for _, c in members))
+        by_parent: dict[tuple[str, str], list[tuple[_Candidate, Failure]]] = {}
+        for (parent, candidate), failure in zip(members, diagnosed, strict=True):
+            by_parent.setdefault((parent.channel, parent.ts), []).append((candidate, failure))
+        for (channel, ts), group in by_parent.items():
+            failures = [f for _, f in group]
+            causes = {c.fingerprint: c for c in (self._cause(f) for f in failures)}
+            cause = next(iter(causes.values())) if len(causes) == 1 else None
+            try:
+                await self._publisher.post_thread(
+                    channel, ts, failures, cause.finding if cause else None, now
+                )
+            except Exception:
+                log.exception(
+                    "watcher: the report under %s in %s (posted before a restart) failed", ts, channel
+                )
+                continue
+            refs = [ref for candidate, _ in group for ref in candidate.refs]
+            fingerprint = cause.fingerprint if cause else None
+            await self._store.mark_posted(refs, channel=channel, message_ts=ts, fingerprint=fingerprint)
+            for candidate, _ in group:
+                threads[candidate.key] = (channel, ts)
+            log.info(
+                "sweep of %s: run(s) %s were posted before a restart without their report; "
+                "the report is now in the thread of %s",
+                name,
+                ", ".join(r.run_id for r in refs),
+                ts,
+            )
+        return threads
 
     def _is_news(self, run: Json, now: datetime) -> bool:
         ended = parse_time(run.get("endTime"))
@@ -310,6 +383,17 @@ class Watcher:
         self._metrics.diagnosis(report)
         return replace(failure, report=report)
 
+    @staticmethod
+    def _cause(failure: Failure) -> Cause:
+        """The failure's root cause (its storm fingerprint)."""
+        classified = classify_run(failure.run)
+        return cause_of(
+            failure.report,
+            run_key="/".join((failure.account, failure.source, failure.scan, *failure.run_ids)),
+            scan=failure.scan,
+            section=classified.section if classified else None,
+        )
+
     async def _deliver(
         self, candidates: list[_Candidate], now: datetime
     ) -> tuple[dict[tuple[str, str], tuple[str, str]], int]:
@@ -323,13 +407,7 @@ class Watcher:
         diagnosed = await asyncio.gather(*(self._diagnosed(c) for c in candidates))
         groups: dict[tuple[str, str], tuple[Cause, list[tuple[_Candidate, Failure]]]] = {}
         for candidate, failure in zip(candidates, diagnosed, strict=True):
-            classified = classify_run(failure.run)
-            cause = cause_of(
-                failure.report,
-                run_key="/".join((failure.account, failure.source, failure.scan, *failure.run_ids)),
-                scan=failure.scan,
-                section=classified.section if classified else None,
-            )
+            cause = self._cause(failure)
             groups.setdefault((candidate.channel, cause.fingerprint), (cause, []))[1].append(
                 (candidate, failure)
             )
@@ -492,16 +570,19 @@ class Watcher:
     # --- leases ----------------------------------------------------------------------------------------
 
     async def sweep_if_leased(self, account: str) -> SweepResult | None:
-        """One sweep under the account's lease (`purview-bot watch --once`); None when another replica
-        holds it. Raises what `sweep` raises."""
+        """One sweep under the account's lease (`purview-bot watch --once`), renewed every TTL / 2 while
+        it runs; None when another replica holds it. Raises what `sweep` raises, and `LeaseLostError`
+        (the sweep cancelled) when the lease cannot be renewed."""
         lease = lease_name(account)
-        if not await self._store.acquire_lease(
-            lease, holder=self._config.holder, ttl_seconds=self._lease_ttl()
-        ):
+        ttl = self._lease_ttl()
+        if not await self._store.acquire_lease(lease, holder=self._config.holder, ttl_seconds=ttl):
             log.info("sweep of %s: another replica holds the lease", account_name(account))
             return None
         try:
-            return await self.sweep(account)
+            return await self._renewing(lease, self.sweep(account), ttl / 2)
+        except LeaseLostError:
+            log.warning("sweep of %s: lost lease %s; sweep abandoned", account_name(account), lease)
+            raise
         finally:
             await self._store.release_lease(lease, holder=self._config.holder)
 
@@ -546,28 +627,40 @@ class Watcher:
             log.exception("lease %s: the store did not answer", lease)
             return False
 
+    async def _renewing(self, lease: str, work: Awaitable[T], tick: float) -> T:
+        """Run `work` while renewing `lease` every `tick` seconds; its result, or what it raises.
+
+        A renewal that fails (another holder, or the store not answering) cancels the work and raises
+        `LeaseLostError`. Cancelling the caller cancels the work too.
+        """
+        task = asyncio.ensure_future(work)
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=tick)
+                if not task.done() and not await self._acquire(lease):
+                    task.cancel()
+                    await asyncio.wait({task})
+                    raise LeaseLostError(lease)
+        finally:
+            if not task.done():  # we were cancelled ourselves (shutdown)
+                task.cancel()
+        return task.result()
+
     async def _sweep_holding(self, account: str, lease: str, tick: float) -> bool:
         """Sweep while renewing the lease; a lost lease cancels the sweep. Returns whether it is held."""
-        sweep = asyncio.ensure_future(self.sweep(account))
-        held = True
+        name = account_name(account)
         try:
-            while not sweep.done():
-                await asyncio.wait({sweep}, timeout=tick)
-                if not sweep.done() and not (held := await self._acquire(lease)):
-                    log.warning("sweep of %s: lost lease %s; sweep abandoned", account_name(account), lease)
-                    sweep.cancel()
-                    await asyncio.wait({sweep})
-        finally:
-            if not sweep.done():  # we were cancelled ourselves (shutdown)
-                sweep.cancel()
-        if sweep.cancelled():
-            self._metrics.sweep_done(account_name(account), False)
-        elif (error := sweep.exception()) is not None:
-            log.error("sweep of %s failed", account_name(account), exc_info=error)
-            self._metrics.sweep_done(account_name(account), False)
-        else:
-            self._metrics.sweep_done(account_name(account), True)
-        return held
+            await self._renewing(lease, self.sweep(account), tick)
+        except LeaseLostError:
+            log.warning("sweep of %s: lost lease %s; sweep abandoned", name, lease)
+            self._metrics.sweep_done(name, False)
+            return False
+        except Exception as error:
+            log.error("sweep of %s failed", name, exc_info=error)
+            self._metrics.sweep_done(name, False)
+            return True
+        self._metrics.sweep_done(name, True)
+        return True
 
 
 def _first_cursor(name: str, candidate: _Candidate) -> ScanCursor:

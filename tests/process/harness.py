@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox import Sandbox
-from tests.slack.fake_slack import Call, FakeSlack, _parse, _response_json
+from tests.slack.fake_slack import Call, FakeSlack, _response_json
 
 ALERT_CHANNEL = "C0ALERTS"
 SWEEP_LINE = re.compile(r"sweep of \S+: (\d+) scans, (\d+) new failures, (\d+) posts")
@@ -34,26 +34,17 @@ PostHook = Callable[[Call], Awaitable[None]]
 
 
 class SlowSlack(FakeSlack):
-    """The fake Slack with a slow `chat.postMessage`, a `conversations.history`, and a hook on each post.
+    """The fake Slack with a slow `chat.postMessage` and a hook on each post.
 
-    `conversations.history` is what the watcher searches after a crash (contract: "the channel's recent
-    history is searched for a message whose metadata.event_payload.runs holds the run id"); the shared
-    fake lacks it, so it is added here, with Slack's rules: top-level messages only, newest first,
-    metadata only with `include_all_metadata`, `limit`/`oldest`/`latest`/`cursor`.
     `on_post` runs after a post is stored but before its answer is sent: a test can kill the watcher in
-    the window where Slack has the message and the store has not yet recorded it.
+    the window where Slack has the message and the store has not yet recorded it. (`conversations.history`,
+    which the watcher searches after a crash, and ts values that are post times come with `FakeSlack`.)
     """
 
     def __init__(self, *, post_delay: float = 0.0) -> None:
         super().__init__()
         self.post_delay = post_delay
         self.on_post: PostHook | None = None
-        self._last_ts = 0.0
-
-    def _next_ts(self) -> str:
-        """Slack's ts is the post's time (µs, unique per channel): the history search filters on it."""
-        self._last_ts = max(time.time(), self._last_ts + 1e-6)
-        return f"{self._last_ts:.6f}"
 
     async def __aenter__(self) -> SlowSlack:
         await self.start()
@@ -61,8 +52,6 @@ class SlowSlack(FakeSlack):
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
-        if method == "conversations.history":
-            return await self._history(request)
         if method == "chat.postMessage" and self.post_delay > 0:
             await asyncio.sleep(self.post_delay)
         response = await super()._api(request)
@@ -73,46 +62,6 @@ class SlowSlack(FakeSlack):
             if call is not None:
                 await self.on_post(call)
         return response
-
-    async def _history(self, request: web.Request) -> web.StreamResponse:
-        body, args = await _parse(request)
-        call = Call("conversations.history", args, body, dict(request.headers), time.monotonic())
-        channel = str(args.get("channel", ""))
-        if not call.authorization.startswith("Bearer ") and "token" not in args:
-            payload: dict[str, Any] = {"ok": False, "error": "not_authed"}
-        elif not channel:
-            payload = {"ok": False, "error": "channel_not_found"}
-        else:
-            payload = self._history_page(channel, args)
-        response = web.json_response(payload)
-        call.status = response.status
-        call.response = payload
-        await self._record(call)
-        return response
-
-    def _history_page(self, channel: str, args: Mapping[str, Any]) -> dict[str, Any]:
-        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
-        oldest = float(args.get("oldest") or 0)
-        latest = float(args.get("latest") or "inf")
-        limit = max(1, min(int(args.get("limit") or 100), 999))
-        offset = int(args.get("cursor") or 0)
-        top = sorted(
-            (
-                m
-                for m in self.messages.values()
-                if m.channel == channel and m.thread_ts in (None, m.ts) and oldest <= float(m.ts) <= latest
-            ),
-            key=lambda m: float(m.ts),
-            reverse=True,
-        )
-        chunk = top[offset : offset + limit]
-        more = offset + limit < len(top)
-        return {
-            "ok": True,
-            "messages": [m.as_json(with_metadata=with_metadata) for m in chunk],
-            "has_more": more,
-            "response_metadata": {"next_cursor": str(offset + limit) if more else ""},
-        }
 
 
 def _ts(call: Call) -> str | None:

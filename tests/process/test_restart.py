@@ -4,9 +4,10 @@ The world has N scans failing on distinct causes (each names its own storage acc
 them). `python -m bot watch --once` runs as a child process against the sandbox (in this loop) and a slow
 fake Slack; it is SIGKILLed at the moment Slack stores its third parent post, before Slack answers: that
 post exists in Slack but not in the store, and the diagnoses in flight hold claims nobody will post. Then
-`watch --once` is run again until every failure is posted. The contract: claims are taken over once older
-than 2 × the diagnosis deadline (PURVIEW_BOT_DEADLINE, small here), and the channel's history is searched
-for the run id before posting again. Checked on SQLite and on PostgreSQL.
+`watch --once` is run again until every failure is posted with its report in the thread. The contract:
+claims are taken over once older than 2 × the diagnosis deadline (PURVIEW_BOT_DEADLINE, small here), and
+the channel's history is searched for the run id before posting again; a parent found there with an empty
+thread (the process died between the two) gets its report in that thread. Checked on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from sandbox import Sandbox, load_world
 from sandbox.generate import failing_runs, generated_world
 from tests.process.harness import (
+    TOKEN,
     SlowSlack,
     WatchProcess,
     describe,
@@ -43,6 +46,15 @@ FIRST_TOKEN = "xoxb-killed-process"  # seconds for the whole test, kill and rest
 
 def _routes(sources: list[str]) -> str:
     return json.dumps([{"channel": f"C0WATCH{i % CHANNELS}", "source": s} for i, s in enumerate(sources)])
+
+
+def _empty_threads(slack: SlowSlack, expected: Iterable[str]) -> list[Call]:
+    """Parents naming an expected run whose thread has no reply (no report)."""
+    return [
+        call
+        for call in parents(slack)
+        if runs_in(call, expected) and not slack.thread(call.args["channel"], call.response["ts"])
+    ]
 
 
 async def test_sigkill_mid_sweep_posts_every_failure_exactly_once(database_url: str, tmp_path: Path) -> None:
@@ -102,7 +114,7 @@ async def test_sigkill_mid_sweep_posts_every_failure_exactly_once(database_url: 
             finally:
                 await proc.stop()
             assert code == 0, f"watch --once exited {code}\n{proc.log()}"
-            if set(post_counts(slack, expected)) >= set(expected):
+            if set(post_counts(slack, expected)) >= set(expected) and not _empty_threads(slack, expected):
                 break
             await asyncio.sleep(1.0)  # the dead process's claims go stale after 2 × deadline
         await slack.settle(quiet=0.5)
@@ -116,19 +128,25 @@ async def test_sigkill_mid_sweep_posts_every_failure_exactly_once(database_url: 
         # the posts Slack stored as the process died: found in the channel's history, not posted again
         assert all(counts[r] == 1 for r in in_flight)
         assert slack.calls_to("conversations.history", ok=True), "the history was never searched"
-        # posts made after the crash carry their report in the thread; the killed process's parents may
-        # not (it died before their thread; the restart finds the parent in the history and stops there)
-        orphans = 0
-        for call in parents(slack):
-            ids = runs_in(call, expected)
+        # every parent carries its report in the thread, the killed process's too: it died before their
+        # thread, and the restart found them in the history with no reply and posted the report there
+        empty = {
+            call.response["ts"]: sorted(runs_in(call, expected)) for call in _empty_threads(slack, expected)
+        }
+        assert not empty, f"parents without a report in their thread (ts → runs): {empty}\n{logs}"
+        finished = [
+            call
+            for call in parents(slack)
+            if call.authorization == f"Bearer {FIRST_TOKEN}" and runs_in(call, in_flight)
+        ]
+        assert finished, "the killed process's last parents were not found"
+        for call in finished:  # by a restarted process, into the killed process's parent
             replies = slack.thread(call.args["channel"], call.response["ts"])
-            if ids and call.authorization != f"Bearer {FIRST_TOKEN}":
-                assert replies, f"no report in the thread of the post for {sorted(ids)}"
-            orphans += bool(ids) and not replies
+            assert all(reply.authorization == f"Bearer {TOKEN}" for reply in replies)
         print(
             f"\n{backend}: killed at parent #{KILL_AT} ({len(in_flight)} stored unanswered), "
             f"{len(restarts)} restart(s), {sum(counts.values())} failures posted once, "
-            f"{orphans} parent(s) of the killed process without a thread report, "
+            f"{len(finished)} parent(s) of the killed process finished by a restart, "
             f"{time.monotonic() - started:.1f} s"
         )
         assert time.monotonic() - started < BUDGET + 10

@@ -3,12 +3,17 @@
 Point `SLACK_API_URL` at `slack.url` (slack-sdk joins it with the method name by `urljoin`, so it ends
 in `/api/`). Every call is recorded with its parsed arguments, headers and the answer given, and failures
 can be scripted per method (Slack-style `ok: false` errors, 429 with `Retry-After`, 5xx).
+
+Messages are held as Slack holds them: a message's `ts` is the time it was posted (µs, unique), and
+`conversations.history` / `conversations.replies` answer from what was posted (or seeded), with Slack's
+rules (see `FakeSlack._history`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import base64
+import binascii
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -99,7 +104,14 @@ class Message:
     user: str = BOT_USER_ID
     bot_id: str | None = BOT_ID
 
-    def as_json(self, *, with_metadata: bool = True) -> Json:
+    @property
+    def is_top_level(self) -> bool:
+        """A message in the channel itself (a thread's parent included), not a reply in a thread."""
+        return self.thread_ts in (None, self.ts)
+
+    def as_json(self, *, with_metadata: bool = True, replies: list[Message] | None = None) -> Json:
+        """The message as Slack returns it; a parent with `replies` carries Slack's thread fields
+        (`thread_ts`, `reply_count`, `reply_users_count`, `latest_reply`, `reply_users`)."""
         out: Json = {"type": "message", "ts": self.ts, "text": self.text, "user": self.user}
         if self.bot_id:
             out["bot_id"] = self.bot_id
@@ -107,6 +119,15 @@ class Message:
             out["blocks"] = self.blocks
         if self.thread_ts:
             out["thread_ts"] = self.thread_ts
+        if replies:
+            users = list(dict.fromkeys(m.user for m in replies))
+            out.update(
+                thread_ts=self.ts,
+                reply_count=len(replies),
+                reply_users_count=len(users),
+                latest_reply=max(replies, key=lambda m: float(m.ts)).ts,
+                reply_users=users,
+            )
         if self.metadata and with_metadata:
             out["metadata"] = self.metadata
         return out
@@ -141,8 +162,7 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}
         self.joined: set[str] = set()
         self._failures: dict[str, list[_Failure]] = {}
-        self._ts = itertools.count(1)
-        self._epoch = int(time.time())
+        self._last_ts = 0.0
         self._runner: web.AppRunner | None = None
         self._base: str | None = None
         self._changed: asyncio.Condition | None = None
@@ -343,7 +363,16 @@ class FakeSlack:
     # --- methods -----------------------------------------------------------------------------------
 
     def _next_ts(self) -> str:
-        return f"{self._epoch}.{next(self._ts):06d}"
+        """Slack's ts is the post's time (µs), unique: `oldest`/`latest` in the history filter on it."""
+        self._last_ts = max(time.time(), self._last_ts + 1e-6)
+        return f"{self._last_ts:.6f}"
+
+    def replies_of(self, channel: str, ts: str) -> list[Message]:
+        """The replies in the thread of `ts` (the parent excluded), oldest first."""
+        return sorted(
+            (m for m in self.messages.values() if m.channel == channel and m.thread_ts == ts and m.ts != ts),
+            key=lambda m: float(m.ts),
+        )
 
     def _auth_test(self, args: Json) -> Json:
         return {
@@ -400,16 +429,63 @@ class FakeSlack:
         parent = self.messages.get((channel, ts))
         if parent is None:
             return {"ok": False, "error": "thread_not_found"}
-        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
-        replies = sorted(
-            (m for m in self.messages.values() if m.channel == channel and m.thread_ts == ts and m.ts != ts),
-            key=lambda m: m.ts,
-        )
-        out = [parent.as_json(with_metadata=with_metadata)]
+        with_metadata = _flag(args.get("include_all_metadata"))
+        replies = self.replies_of(channel, ts)
+        out = [parent.as_json(with_metadata=with_metadata, replies=replies)]
         out += [m.as_json(with_metadata=with_metadata) for m in replies]
-        if out[0].get("thread_ts") is None and replies:
-            out[0]["thread_ts"] = ts
         return {"ok": True, "messages": out, "has_more": False}
+
+    def _history(self, args: Json) -> Json:
+        """`conversations.history` as Slack answers it: the channel's top-level messages (thread parents
+        with `reply_count`/`latest_reply`, never the replies), newest first, between `oldest` and `latest`
+        (exclusive unless `inclusive`), `limit` per page (default 100, at most 999) with cursor paging
+        (`has_more`, `response_metadata.next_cursor`), metadata only with `include_all_metadata`."""
+        channel = str(args.get("channel", ""))
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        try:
+            oldest = float(args.get("oldest") or 0)
+            latest = float(args.get("latest") or "inf")
+            limit = int(args.get("limit") or 100)
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if limit < 1:
+            limit = 100
+        limit = min(limit, 999)
+        inclusive = _flag(args.get("inclusive"))
+        with_metadata = _flag(args.get("include_all_metadata"))
+
+        def in_range(ts: float) -> bool:
+            if inclusive:
+                return oldest <= ts <= latest
+            return oldest < ts < latest
+
+        top = sorted(
+            (
+                m
+                for m in self.messages.values()
+                if m.channel == channel and m.is_top_level and in_range(float(m.ts))
+            ),
+            key=lambda m: float(m.ts),
+            reverse=True,
+        )
+        if cursor := str(args.get("cursor") or ""):
+            start = _cursor_ts(cursor)
+            if start is None:
+                return {"ok": False, "error": "invalid_cursor"}
+            top = [m for m in top if float(m.ts) <= start]
+        page, rest = top[:limit], top[limit:]
+        out: Json = {
+            "ok": True,
+            "messages": [
+                m.as_json(with_metadata=with_metadata, replies=self.replies_of(channel, m.ts)) for m in page
+            ],
+            "has_more": bool(rest),
+            "pin_count": 0,
+        }
+        if rest:
+            out["response_metadata"] = {"next_cursor": _make_cursor(rest[0].ts)}
+        return out
 
     def _users_info(self, args: Json) -> Json:
         user = str(args.get("user", ""))
@@ -438,10 +514,32 @@ _METHODS: dict[str, Callable[[FakeSlack, Json], Json]] = {
     "chat.update": FakeSlack._update,
     "chat.postEphemeral": FakeSlack._post_ephemeral,
     "conversations.join": FakeSlack._join,
+    "conversations.history": FakeSlack._history,
     "conversations.replies": FakeSlack._replies,
     "users.info": FakeSlack._users_info,
     "usergroups.users.list": FakeSlack._usergroup_users,
 }
+
+
+def _flag(value: Any) -> bool:
+    """A boolean argument as slack-sdk sends it (`1`/`true` in a form, `true` in JSON)."""
+    return value is True or str(value).lower() in ("1", "true")
+
+
+def _make_cursor(ts: str) -> str:
+    """Slack's history cursors are base64 of `next_ts:<ts without the dot>`."""
+    return base64.b64encode(f"next_ts:{float(ts):.6f}".replace(".", "").encode()).decode()
+
+
+def _cursor_ts(cursor: str) -> float | None:
+    try:
+        text = base64.b64decode(cursor, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    prefix, _, digits = text.partition(":")
+    if prefix != "next_ts" or not digits.isdigit() or len(digits) <= 6:
+        return None
+    return float(f"{digits[:-6]}.{digits[-6:]}")
 
 
 async def _parse(request: web.Request) -> tuple[Any, Json]:

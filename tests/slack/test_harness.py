@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from tests.slack import signing
-from tests.slack.fake_slack import FakeSlack, iter_strings
+from tests.slack.fake_slack import BOT_USER_ID, FakeSlack, iter_strings
 
 TOKEN = "xoxb-test"
 META = {"event_type": "purview_report", "event_payload": {"source": "sales-adls"}}
@@ -35,6 +35,57 @@ async def test_post_update_and_replies_round_trip_through_slack_sdk(slack: FakeS
     assert slack.thread("C1", parent["ts"])[0].args["text"] == "findings"
     email = await client.users_info(user="W111")
     assert email["user"]["profile"]["email"]
+
+
+async def test_history_is_slacks_newest_first_top_level_paged_with_thread_fields(slack: FakeSlack) -> None:
+    client = AsyncWebClient(token=TOKEN, base_url=slack.url)
+    before = time.time()
+    posted = [
+        (await client.chat_postMessage(channel="C1", text=f"m{i}", metadata=META))["ts"] for i in range(5)
+    ]
+    assert before <= float(posted[0]) <= time.time()  # ts is the post time, unique and increasing
+    assert [float(t) for t in posted] == sorted({float(t) for t in posted})
+    await client.chat_postMessage(channel="C2", text="elsewhere")
+    replies = [
+        (await client.chat_postMessage(channel="C1", thread_ts=posted[1], text=f"r{i}"))["ts"]
+        for i in range(2)
+    ]
+    human = f"{float(replies[-1]) + 0.001:.6f}"
+    slack.add_message("C1", human, "human reply", user="W9", thread_ts=posted[1])
+
+    page = await client.conversations_history(channel="C1", limit=2)
+    assert [m["text"] for m in page["messages"]] == ["m4", "m3"]  # newest first, replies left out
+    assert page["has_more"] and "metadata" not in page["messages"][0]
+    texts, cursor = [], page["response_metadata"]["next_cursor"]
+    while cursor:
+        page = await client.conversations_history(
+            channel="C1", limit=2, cursor=cursor, include_all_metadata=True
+        )
+        texts += [m["text"] for m in page["messages"]]
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        assert page["messages"][0]["metadata"] == META
+    assert texts == ["m2", "m1", "m0"] and not page["has_more"]
+
+    everything = {m["text"]: m for m in (await client.conversations_history(channel="C1"))["messages"]}
+    parent = everything["m1"]
+    assert parent["reply_count"] == 3 and parent["thread_ts"] == posted[1]
+    assert parent["latest_reply"] == human and parent["reply_users"] == [BOT_USER_ID, "W9"]
+    assert all("reply_count" not in m for t, m in everything.items() if t != "m1")
+    thread = await client.conversations_replies(channel="C1", ts=posted[1])
+    assert thread["messages"][0]["reply_count"] == 3
+
+    between = await client.conversations_history(channel="C1", oldest=posted[1], latest=posted[3])
+    assert [m["text"] for m in between["messages"]] == ["m2"]  # bounds excluded by default
+    inclusive = await client.conversations_history(
+        channel="C1", oldest=posted[1], latest=posted[3], inclusive=True
+    )
+    assert [m["text"] for m in inclusive["messages"]] == ["m3", "m2", "m1"]
+    with pytest.raises(SlackApiError) as err:
+        await client.conversations_history(channel="C1", cursor="bogus")
+    assert err.value.response["error"] == "invalid_cursor"
+    slack.fail("conversations.history", error="not_in_channel", times=1)
+    with pytest.raises(SlackApiError):
+        await client.conversations_history(channel="C1")
 
 
 async def test_scripted_errors_rate_limits_and_server_errors(slack: FakeSlack) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 
 from bot.azure import azure_clients
 from bot.metrics import Metrics
@@ -37,7 +35,7 @@ from handlers.watch_publish import WatchPublisher
 from handlers.watcher import WatchConfig, Watcher
 from sandbox import Sandbox, load_world
 from tests.slack.conftest import FAST_AZURE_RETRY
-from tests.slack.fake_slack import Call, FakeSlack, Json, _parse
+from tests.slack.fake_slack import Call, FakeSlack, Json
 
 ACCOUNT = "contoso-pv"
 CHANNEL = "C0ALERTS"
@@ -87,38 +85,6 @@ def storm_world(count: int, ended: datetime) -> tuple[dict[str, Any], list[str]]
     return world, names
 
 
-class WatchSlack(FakeSlack):
-    """The fake Slack plus `conversations.history` (top-level messages, newest first, `oldest`,
-    metadata only with `include_all_metadata`), which the watcher reads after a restart."""
-
-    async def _api(self, request: web.Request) -> web.StreamResponse:
-        if request.match_info["method"] != "conversations.history":
-            return await super()._api(request)
-        at = time.monotonic()
-        body, args = await _parse(request)
-        call = Call("conversations.history", args, body, dict(request.headers), at)
-        payload = self._history(args)
-        call.response = payload
-        await self._record(call)
-        return web.json_response(payload)
-
-    def _history(self, args: Json) -> Json:
-        channel = str(args.get("channel", ""))
-        oldest = float(args.get("oldest") or 0)
-        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
-        top = [
-            m
-            for m in self.messages.values()
-            if m.channel == channel and (m.thread_ts in (None, m.ts)) and float(m.ts) >= oldest
-        ]
-        top.sort(key=lambda m: float(m.ts), reverse=True)
-        return {
-            "ok": True,
-            "messages": [m.as_json(with_metadata=with_metadata) for m in top],
-            "has_more": False,
-        }
-
-
 @dataclass
 class RecordingMetrics:
     sweeps: list[tuple[str, bool]] = field(default_factory=list)
@@ -143,7 +109,7 @@ class Rig:
     """What a watcher test needs: the sandbox, the fake Slack, the store, and a way to build watchers."""
 
     sandbox: Sandbox
-    slack: WatchSlack
+    slack: FakeSlack
     store: Store
     clients: AzureClients
     settings: Settings
@@ -202,7 +168,7 @@ RigFactory = Callable[..., contextlib.AbstractAsyncContextManager[Rig]]
 
 @pytest.fixture
 def rig(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RigFactory:
-    """`async with rig(world=dict) as r:` the sandbox on `world` (default: the sample), a WatchSlack,
+    """`async with rig(world=dict) as r:` the sandbox on `world` (default: the sample), a FakeSlack,
     a SQLite store in tmp_path and the Azure clients, all closed on exit."""
 
     @contextlib.asynccontextmanager
@@ -211,7 +177,7 @@ def rig(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RigFactory:
         monkeypatch.setattr(factory, "RetrySettings", lambda: FAST_AZURE_RETRY)
         async with contextlib.AsyncExitStack() as stack:
             sandbox = await stack.enter_async_context(Sandbox(load_world(world or sample_world())))
-            slack = WatchSlack()
+            slack = FakeSlack()
             await stack.enter_async_context(slack)
             for name, value in sandbox.env().items():
                 monkeypatch.setenv(name, value)

@@ -10,7 +10,8 @@ from bot.store import RunRef
 from handlers.alerts import AlertRun
 from handlers.watch_posts import FAILURE_EVENT
 from tests.slack.conftest import plain
-from tests.watcher.conftest import ACCOUNT, CHANNEL, NOW, RecordingMetrics, RigFactory, storm_world
+from tests.slack.fake_slack import BOT_USER_ID
+from tests.watcher.conftest import ACCOUNT, CHANNEL, NOW, RecordingMetrics, Rig, RigFactory, storm_world
 
 
 async def test_a_failure_between_two_sweeps_is_posted_once_with_its_diagnosis(rig: RigFactory) -> None:
@@ -132,6 +133,21 @@ async def test_the_webhook_posts_a_reported_failure_and_ignores_a_success(rig: R
         assert later and not any("sales-adls" in plain(p.text) for p in later)
 
 
+def _posted_by_a_dead_process(r: Rig, run_ids: list[str], *, replies: int) -> str:
+    """A parent the dead process posted for `run_ids` (and `replies` of its thread) before it died, without
+    recording it; its ts."""
+    ts = f"{time.time():.6f}"
+    metadata = {"event_type": FAILURE_EVENT, "event_payload": {"account": ACCOUNT, "runs": run_ids}}
+    r.slack.add_message(
+        CHANNEL, ts, "🔴 Scan weekly of sales-adls failed", user=BOT_USER_ID, metadata=metadata
+    )
+    for i in range(replies):
+        r.slack.add_message(
+            CHANNEL, f"{float(ts) + (i + 1) / 1000:.6f}", "report", user=BOT_USER_ID, thread_ts=ts
+        )
+    return ts
+
+
 async def test_a_claim_left_by_a_dead_process_is_found_in_the_channel_not_posted_again(
     rig: RigFactory,
 ) -> None:
@@ -139,26 +155,66 @@ async def test_a_claim_left_by_a_dead_process_is_found_in_the_channel_not_posted
         run = r.add_run("sales-adls", "weekly", status="Failed", ended=NOW - timedelta(minutes=1))
         ref = RunRef(ACCOUNT, "sales-adls", "weekly", run["id"])
         assert await r.store.claim_run(ref, status="Failed", end_time=None, holder="dead")
-        ts = f"{time.time():.6f}"  # the dead process posted, then died before mark_posted
-        r.slack.add_message(
-            CHANNEL,
-            ts,
-            "🔴 Scan weekly of sales-adls failed",
-            user="U0PURVIEWBOT",
-            metadata={
-                "event_type": FAILURE_EVENT,
-                "event_payload": {"account": ACCOUNT, "runs": [run["id"]]},
-            },
-        )
+        # the dead process posted the parent and its report, then died before mark_posted
+        ts = _posted_by_a_dead_process(r, [run["id"]], replies=1)
         await asyncio.sleep(0.25)
         result = await r.watcher(deadline=0.1).sweep(ACCOUNT)
-        assert result.posts == 0 and r.parents() == []
+        assert result.posts == 0
+        assert r.slack.calls_to("chat.postMessage") == []  # neither a parent nor a reply
         history = r.slack.calls_to("conversations.history")
         assert history and history[0].args["include_all_metadata"] in ("1", "true", True)
         record = await r.store.run_record(ref)
         assert record is not None and record.state == "posted" and record.message_ts == ts
         cursor = (await r.store.cursors(ACCOUNT))[("sales-adls", "weekly")]
         assert cursor.thread_ts == ts  # its recovery goes to that thread
+
+
+async def test_a_parent_found_with_an_empty_thread_gets_its_report_in_that_thread(rig: RigFactory) -> None:
+    async with rig() as r:
+        run = r.add_run("sales-adls", "weekly", status="Failed", ended=NOW - timedelta(minutes=1))
+        ref = RunRef(ACCOUNT, "sales-adls", "weekly", run["id"])
+        assert await r.store.claim_run(ref, status="Failed", end_time=None, holder="dead")
+        # the dead process posted the parent, then died before its thread and mark_posted
+        ts = _posted_by_a_dead_process(r, [run["id"]], replies=0)
+        await asyncio.sleep(0.25)
+        watcher = r.watcher(deadline=0.1)
+        result = await watcher.sweep(ACCOUNT)
+        assert result.posts == 0 and r.parents() == []  # no second parent
+        thread = r.slack.thread(CHANNEL, ts)
+        assert thread, "the report was not posted in the found parent's thread"
+        text = plain("\n".join(c.text for c in thread))
+        assert "source-access" in text or "cannot read blobs" in text
+        assert thread[-1].has_rerun_button
+        record = await r.store.run_record(ref)
+        assert record is not None and record.state == "posted" and record.message_ts == ts
+        assert record.channel == CHANNEL
+        cursor = (await r.store.cursors(ACCOUNT))[("sales-adls", "weekly")]
+        assert cursor.thread_ts == ts
+
+        replies = len(thread)
+        again = await watcher.sweep(ACCOUNT)  # recorded now: nothing more
+        assert again.posts == 0 and len(r.slack.thread(CHANNEL, ts)) == replies and r.parents() == []
+
+
+async def test_a_storm_parent_found_with_an_empty_thread_gets_the_storm_thread(rig: RigFactory) -> None:
+    world, names = storm_world(3, NOW - timedelta(minutes=10))
+    async with rig(world) as r:
+        refs = [RunRef(ACCOUNT, n, "nightly", r.runs(n, "nightly")[0]["id"]) for n in names]
+        for ref in refs:
+            assert await r.store.claim_run(ref, status="Failed", end_time=None, holder="dead")
+        ts = _posted_by_a_dead_process(r, [ref.run_id for ref in refs], replies=0)
+        await asyncio.sleep(0.25)
+        result = await r.watcher(deadline=0.1).sweep(ACCOUNT)
+        assert result.posts == 0 and r.parents() == []
+        thread = r.slack.thread(CHANNEL, ts)
+        listed = plain(thread[0].text)
+        assert "Affected scans (3)" in listed
+        assert all(f"Scan nightly of {name}" in listed for name in names)
+        assert thread[-1].has_rerun_button
+        for ref in refs:
+            record = await r.store.run_record(ref)
+            assert record is not None and record.state == "posted" and record.message_ts == ts
+            assert record.fingerprint and record.fingerprint.startswith("key-vault-access:")
 
 
 async def test_a_claim_left_unposted_is_posted_by_the_next_sweep(rig: RigFactory) -> None:
