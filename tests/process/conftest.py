@@ -19,10 +19,6 @@ import pytest
 PG_DSN = os.environ.get("PURVIEW_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "postgres: needs PostgreSQL on 127.0.0.1:5432 (skips when absent)")
-
-
 async def _admin() -> asyncpg.Connection:
     try:
         return await asyncpg.connect(PG_DSN, timeout=3)
