@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 
 from bot.settings import Settings
-from checks.diagnose import diagnose, load_source
+from checks.diagnose import NameNotFoundError, closest, diagnose, load_source, select_scans
+from checks.errors import NotFoundError
 from checks.facts import Facts
 from checks.gateways.api import Json
 from checks.gateways.factory import AzureClients
@@ -62,6 +63,20 @@ class AzureDiagnosisService:
                 deadline_s=self._settings.deadline_seconds,
                 requester_upn=requester_email,
             )
+
+    async def resolve(self, source: str, *, account: str | None = None, scan: str | None = None) -> str:
+        facts = self._facts(account)
+        try:
+            name = str((await facts.data_source(source)).get("name") or source)
+        except NotFoundError:  # a different case is still the same source to a person typing
+            names = [str(ds.get("name", "")) for ds in await facts.data_sources()]
+            same = [n for n in names if n.lower() == source.lower()]
+            if not same:
+                raise NameNotFoundError("data source", source, closest(source, names)) from None
+            name = same[0]
+        if scan is not None:
+            select_scans(await facts.scans(name), scan)
+        return name
 
     async def data_sources(self, account: str | None = None) -> list[Json]:
         """Raises checks.errors.GatewayError when Purview does not answer."""

@@ -16,7 +16,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from checks.diagnose import NameNotFoundError, closest
+from checks.diagnose import NameNotFoundError
 from checks.model import Report
 from handlers.blocks import Message, progress_message, summary_message, thread_messages
 from handlers.changes import Changes, RerunRequest, rerun_value
@@ -79,28 +79,16 @@ async def resolve_source(deps: Deps, source: str, account: str, scan: str | None
     """The source's name as Purview spells it (and the scan, when given, checked to exist), before
     anything is posted in a channel.
 
-    Raises NameNotFoundError with the closest names. When Purview cannot list, the name is kept as typed
-    and the diagnosis itself reports what it could not read.
+    Raises NameNotFoundError with the closest names. When Purview cannot answer, the name is kept as
+    typed and the diagnosis itself reports what it could not read.
     """
     try:
-        if scan is not None:
-            scans = await deps.service.scan_runs(source, account)  # NameNotFoundError for the source
-            names = [str(s.scan.get("name", "")) for s in scans]
-            if scan.lower() not in (n.lower() for n in names):
-                raise NameNotFoundError("scan", scan, closest(scan, names))
-        sources = await deps.service.data_sources(account)
+        return await deps.service.resolve(source, account=account, scan=scan)
     except NameNotFoundError:
         raise
     except Exception as error:
-        log.warning("listing data sources of %s failed: %s", account_name(account), error)
+        log.warning("checking the name %s in %s failed: %s", source, account_name(account), error)
         return source
-    names = [str(s.get("name", "")) for s in sources]
-    if source in names:
-        return source
-    for name in names:
-        if name.lower() == source.lower():
-            return name
-    raise NameNotFoundError("data source", source, closest(source, names))
 
 
 def not_found_text(error: NameNotFoundError) -> str:

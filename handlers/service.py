@@ -36,6 +36,11 @@ class DiagnosisService(Protocol):
 
     async def data_sources(self, account: str | None = None) -> list[Json]: ...
 
+    async def resolve(self, source: str, *, account: str | None = None, scan: str | None = None) -> str:
+        """The source's name as Purview spells it, the scan (when given) checked to exist; raises
+        NameNotFoundError with the closest names. One GET when the name is right."""
+        ...
+
     async def scan_runs(self, source: str, account: str | None = None) -> list[ScanRuns]:
         """Raises NameNotFoundError for an unknown source."""
         ...

@@ -103,3 +103,24 @@ async def test_metrics_object_is_an_observer(sandbox: Sandbox) -> None:
     async with azure_clients(settings, observer=metrics) as clients:
         await AzureDiagnosisService(clients, settings).diagnose("healthy-blob")
     assert 'purview_bot_azure_call_seconds_count{plane="purview"}' in metrics.render().decode()
+
+
+async def test_resolve_costs_one_read_when_the_name_is_right(
+    service: AzureDiagnosisService, sandbox: Sandbox
+) -> None:
+    sandbox.clear_requests()
+    assert await service.resolve("sales-adls") == "sales-adls"
+    purview = [r.path for r in sandbox.requests if r.host_area == "purview" and r.status != 401]
+    assert purview == [p for p in purview if p.endswith("/scan/datasources/sales-adls")] and len(purview) == 1
+
+
+async def test_resolve_corrects_case_suggests_names_and_checks_the_scan(
+    service: AzureDiagnosisService,
+) -> None:
+    assert await service.resolve("SALES-ADLS", scan="WEEKLY") == "sales-adls"
+    with pytest.raises(NameNotFoundError) as unknown:
+        await service.resolve("sales-adl")
+    assert "sales-adls" in unknown.value.suggestions
+    with pytest.raises(NameNotFoundError) as no_scan:
+        await service.resolve("sales-adls", scan="weekli")
+    assert no_scan.value.what == "scan" and "weekly" in no_scan.value.suggestions
