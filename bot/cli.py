@@ -20,7 +20,7 @@ from bot.settings import Settings
 from bot.terminal import render
 from checks.diagnose import NameNotFoundError
 from checks.model import Status
-from handlers.blocks import report_payload
+from handlers.render.blocks import report_payload
 
 SAMPLE = "sample"
 

@@ -29,8 +29,8 @@ from bot.service import AzureDiagnosisService
 from bot.settings import Settings
 from bot.slack_app import build_slack_app
 from bot.watch_main import alert_handler, serving_store, watching
-from handlers.alert_intake import ALERTS_PATH
 from handlers.background import Background
+from handlers.watch.webhook import ALERTS_PATH
 
 log = logging.getLogger(__name__)
 

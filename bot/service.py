@@ -17,7 +17,7 @@ from checks.gateways.api import Json
 from checks.gateways.factory import AzureClients
 from checks.model import Report
 from checks.registry import CATALOGUE
-from handlers.service import ScanRuns
+from handlers.ports import ScanRuns
 
 MAX_RUNS = 5
 

@@ -10,16 +10,16 @@ from slack_bolt.async_app import AsyncApp
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack_client import web_client
-from handlers.access import Access
-from handlers.actions import RerunAction
 from handlers.background import Background
-from handlers.blocks import RERUN_ACTION_ID
-from handlers.command_parse import COMMAND
-from handlers.commands import SlashCommand
-from handlers.deps import Deps
-from handlers.mentions import Mentions
-from handlers.service import DiagnosisService
-from handlers.store import Store
+from handlers.diagnosis import DiagnosisRunner
+from handlers.ports import DiagnosisService, Store
+from handlers.render.blocks import RERUN_ACTION_ID
+from handlers.slack.access import Access
+from handlers.slack.actions import RerunAction
+from handlers.slack.commands import SlashCommand
+from handlers.slack.deps import Deps
+from handlers.slack.mentions import Mentions
+from handlers.slack.parse import COMMAND
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +42,15 @@ def build_slack_app(
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=not socket_mode,
         # every ack listener is pure (no I/O), so run it inside the request and answer at once; the work
-        # is in lazy listeners started after it. (The default polls for the ack every 10 ms.)
+        # is in background tasks started after it. (The default polls for the ack every 10 ms.)
         process_before_response=True,
         logger=logging.getLogger("purview_bot.slack"),
     )
     deps = Deps(
-        service=service,
+        runner=DiagnosisRunner(service, metrics, deadline_seconds=settings.deadline_seconds),
         client=client,
         access=Access(settings.allowed_channel_ids, settings.allowed_usergroup),
         metrics=metrics,
-        deadline_seconds=settings.deadline_seconds,
         docs_url=settings.docs_url,
         background=background,
         store=store,
@@ -62,7 +61,9 @@ def build_slack_app(
 
     app.command(COMMAND)(slash.handle)
     app.event("app_mention")(mentions.handle_mention)
-    app.event({"type": "message", "subtype": None})(mentions.handle_message)
+    app.event({"type": "message", "subtype": None}, matchers=[mentions.is_direct_message])(
+        mentions.handle_message
+    )
     app.action(RERUN_ACTION_ID)(rerun.handle)
     app.error(_log_error)
     return app

@@ -25,13 +25,13 @@ from bot.slack_client import web_client
 from bot.store import Store, open_store
 from checks.gateways.factory import AzureClients
 from checks.model import Report
-from handlers.alert_intake import alert_route
 from handlers.background import Background
-from handlers.routing import Router, RoutesError, parse_routes
-from handlers.service import DiagnosisService
-from handlers.watch_posts import ChannelPacer
-from handlers.watch_publish import WatchPublisher
-from handlers.watcher import WatchConfig, Watcher
+from handlers.ports import DiagnosisService
+from handlers.slack.watch_publisher import ChannelPacer, WatchPublisher
+from handlers.watch.config import WatchConfig
+from handlers.watch.routing import Router, RoutesError, parse_routes
+from handlers.watch.watcher import Watcher
+from handlers.watch.webhook import alert_route
 
 log = logging.getLogger(__name__)
 

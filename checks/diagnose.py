@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from checks.check import Check
+from checks.catalogue import scan_history
+from checks.check import Check, CheckMeta
 from checks.classify import classify_run
 from checks.errors import CallTimeoutError, GatewayError, NotFoundError
 from checks.facts import Facts
 from checks.gateways.api import Json
 from checks.model import Finding, LastRun, Report, ScanSummary, SourceSummary, Status
 from checks.runtimes import scan_runtime_name
-from checks.sections import SCANS_NO_LONGER_RUN
 from checks.target import Target
 
 log = logging.getLogger(__name__)
@@ -138,41 +138,29 @@ async def run_checks(target: Target, checks: Sequence[Check], timeout_s: float) 
         task.cancel()
     findings: list[Finding] = []
     for task, check in tasks.items():  # catalogue order, whatever order they finished in
-        section = check.meta.sections[0]
         if task in pending:
             findings.append(
-                Finding(
-                    check.meta.id,
+                check.meta.finding(
                     Status.UNKNOWN,
-                    section,
                     f"{check.meta.title}: timed out",
                     detail=f"not finished within the {timeout_s:.0f} s deadline of this diagnosis",
                     evidence={"timeoutSeconds": round(timeout_s, 1)},
                 )
             )
         elif (error := task.exception()) is not None:
-            findings.append(_crashed(check, section, error))
+            findings.append(_crashed(check.meta, error))
         else:
             findings.extend(task.result())
     return findings
 
 
-def _crashed(check: Check, section: str, error: BaseException) -> Finding:
+def _crashed(meta: CheckMeta, error: BaseException) -> Finding:
     if isinstance(error, GatewayError):
-        return Finding(
-            check.meta.id,
-            Status.UNKNOWN,
-            section,
-            f"{check.meta.title}: could not find out",
-            detail=error.reason,
-            evidence={"error": error.as_evidence()},
-        )
-    log.error("check %s raised", check.meta.id, exc_info=error)
-    return Finding(
-        check.meta.id,
+        return meta.unknown(f"{meta.title}: could not find out", error)
+    log.error("check %s raised", meta.id, exc_info=error)
+    return meta.finding(
         Status.UNKNOWN,
-        section,
-        f"{check.meta.title}: internal error",
+        f"{meta.title}: internal error",
         detail=f"the check raised {type(error).__name__}: {error}",
         evidence={"exception": type(error).__name__},
     )
@@ -228,17 +216,11 @@ def _unreadable_source(
 ) -> Report:
     """Purview itself did not answer: still a report, with the reason, rather than a traceback."""
     facts.close()
-    finding = Finding(
-        "scan-history",
-        Status.UNKNOWN,
-        SCANS_NO_LONGER_RUN,
-        f"Could not read data source {name} from Purview account {facts.account_name}",
-        detail=error.reason,
-        evidence={"error": error.as_evidence()},
-    )
+    title = f"Could not read data source {name} from Purview account {facts.account_name}"
+    finding = scan_history.META.unknown(title, error)
     return Report(
         account=facts.account_name,
-        source=SourceSummary(name, None, None, None),
+        source=SourceSummary(name=name, kind=None, resource_id=None, collection=None),
         scans=[],
         findings=[finding],
         started_at=started_at,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from checks.accounts import AccountRef, arm_name
 from checks.errors import GatewayError, NotFoundError
 from checks.gateways.api import (
     ArmApi,
@@ -43,7 +44,7 @@ class Facts:
     def __init__(self, gateways: Gateways, account_ref: str) -> None:
         self._g = gateways
         self.account_ref = account_ref
-        self.account_name = account_ref.rstrip("/").rsplit("/", 1)[-1]
+        self.account_name = AccountRef(account_ref).name
         self._memo = Memo()
 
     def close(self) -> None:
@@ -101,7 +102,7 @@ class Facts:
         return await self._memo.get(key, lambda: self._g.arm.role_assignments(scope, principal_id))
 
     async def role_definition(self, definition_id: str) -> RoleDefinition:
-        key = ("role_definition", definition_id.rstrip("/").rsplit("/", 1)[-1].lower())
+        key = ("role_definition", arm_name(definition_id).lower())
         return await self._memo.get(key, lambda: self._g.arm.role_definition(definition_id))
 
     async def deny_policy_states(self, resource_id: str) -> list[Json]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from checks.accounts import arm_name
 from checks.errors import GatewayError
 from checks.facts import Facts
 from checks.gateways.api import Json
@@ -77,7 +78,7 @@ async def scan_identity(facts: Facts, scan: Json) -> Identity | None:
     if ctype == "managedidentity" and tp.get("principalId"):
         # a user-assigned identity is shown in Entra under its resource name, not the credential's
         resource_id = str(tp.get("resourceId") or "")
-        display = resource_id.rstrip("/").rsplit("/", 1)[-1] if resource_id else name
+        display = arm_name(resource_id) if resource_id else name
         return Identity(object_id=str(tp["principalId"]), display_name=display, kind="managed-identity")
     if ctype == "serviceprincipal" and tp.get("servicePrincipalId"):
         app_id = str(tp["servicePrincipalId"])

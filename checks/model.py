@@ -1,4 +1,16 @@
-"""The report model: a `Finding` is data; each output (terminal, JSON, Slack) renders it separately."""
+"""The report model: a `Finding` is data; each output (terminal, JSON, Slack) renders it separately.
+
+What each status means (`Status` carries the same text):
+
+- `fail`: this stops the scan now.
+- `warn`: a hazard, or a fact the bot cannot verify, that may stop it.
+- `unknown`: the bot could not read what it needed; the finding names the call and the permission.
+- `pass`: verified fine. A `pass` never names a problem in its own title.
+- `skipped`: does not apply.
+
+The dataclasses are frozen and keyword-only: build them with keywords, and build a new one rather than
+change one (`dataclasses.replace`). Their list fields stay lists, as the JSON shows them.
+"""
 
 from __future__ import annotations
 
@@ -13,24 +25,47 @@ SCHEMA = "purview-bot/report@1"
 
 
 class Status(StrEnum):
+    """A finding's verdict.
+
+    `fail`: this stops the scan now. `warn`: a hazard, or a fact the bot cannot verify, that may stop it.
+    `unknown`: the bot could not read what it needed (the finding names the call and the permission).
+    `pass`: verified fine; a `pass` never names a problem in its own title. `skipped`: does not apply.
+    """
+
     PASS = "pass"
     WARN = "warn"
     FAIL = "fail"
     UNKNOWN = "unknown"
     SKIPPED = "skipped"
 
+    @property
+    def severity(self) -> int | None:
+        """How bad: fail 3 > warn 2 > unknown 1 > pass 0; None for `skipped`, which does not count."""
+        match self:
+            case Status.FAIL:
+                return 3
+            case Status.WARN:
+                return 2
+            case Status.UNKNOWN:
+                return 1
+            case Status.PASS:
+                return 0
+            case Status.SKIPPED:
+                return None
 
-# fail > warn > unknown > pass; skipped does not count.
-_SEVERITY = {Status.FAIL: 3, Status.WARN: 2, Status.UNKNOWN: 1, Status.PASS: 0}
+    @property
+    def is_problem(self) -> bool:
+        """`fail`, `warn` and `unknown`: what someone has to act on or look at."""
+        return self in (Status.FAIL, Status.WARN, Status.UNKNOWN)
 
 
 def worst(statuses: list[Status]) -> Status:
     """The report's status: the worst finding, `pass` when nothing counts."""
-    counted = [s for s in statuses if s in _SEVERITY]
-    return max(counted, key=_SEVERITY.__getitem__, default=Status.PASS)
+    counted = [(s.severity, s) for s in statuses if s.severity is not None]
+    return max(counted, key=lambda pair: pair[0], default=(0, Status.PASS))[1]
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Finding:
     check: str
     status: Status
@@ -55,7 +90,7 @@ class Finding:
         }
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class LastRun:
     id: str | None
     status: str | None
@@ -73,7 +108,7 @@ class LastRun:
         }
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class ScanSummary:
     name: str
     kind: str | None
@@ -91,7 +126,7 @@ class ScanSummary:
         }
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class SourceSummary:
     name: str
     kind: str | None
@@ -107,7 +142,7 @@ class SourceSummary:
         }
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Report:
     account: str
     source: SourceSummary

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from checks import findings
+from checks.check import CheckMeta
 from checks.errors import GatewayError, NotFoundError
 from checks.facts import Facts
 from checks.gateways.api import Json, SecretVersion
@@ -248,30 +248,19 @@ async def collect(facts: Facts, scans: list[Json]) -> list[ScanSecrets]:
     return list(outcomes)
 
 
-def settle(check: str, section: str, title: str, outcome: ScanSecrets) -> Finding | None:
-    """The finding for a scan with nothing for `check` to decide on; None when it has secrets."""
+def settle(meta: CheckMeta, title: str, outcome: ScanSecrets) -> Finding | None:
+    """The finding of check `meta` for a scan with nothing for it to decide on; None when it has secrets."""
     if outcome.skip_reason:
-        return findings.skipped(check, section, title, outcome.skip_reason, scan=outcome.scan)
+        return meta.skipped(title, outcome.skip_reason, scan=outcome.scan)
     if isinstance(outcome.error, MissingLinkError):
         detail = f"{outcome.error.message}: see the key-vault-secret finding"
-        return findings.skipped(check, section, title, detail, scan=outcome.scan)
+        return meta.skipped(title, detail, scan=outcome.scan)
     if outcome.error is not None:
-        return findings.unknown(check, section, title, outcome.error, scan=outcome.scan)
+        return meta.unknown(title, outcome.error, scan=outcome.scan)
     return None
 
 
 # --- wire values and finding parts shared by these checks ----------------------------------------
-def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 wire timestamp (`Z`, 7 fractional digits) as aware UTC; None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        when = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 EPOCH = datetime.min.replace(tzinfo=UTC)  # sorts before any real timestamp
 
 

@@ -104,11 +104,6 @@ def id_part(resource_id: str, key: str) -> str | None:
     return None
 
 
-def id_name(resource_id: str) -> str:
-    """The last segment of an ARM id: the resource's own name."""
-    return resource_id.rstrip("/").rsplit("/", 1)[-1]
-
-
 def server_id(resource_id: str) -> str:
     """The server (or workspace) id from a server or database id `…/servers/s/databases/d` → `…/servers/s`."""
     lowered = resource_id.lower()

@@ -18,7 +18,7 @@ class Target:
     source: Json
     scans: list[Json]
     now: datetime
-    # the Entra object id of the person asking (Slack user mapped through Graph), when known
+    # the user principal name of the person asking (their Slack email, used as their Entra UPN), when known
     requester_upn: str | None = None
 
     @property

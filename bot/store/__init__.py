@@ -8,7 +8,7 @@ disposes of its connections.
 from __future__ import annotations
 
 from bot.store.sql import SqlStore
-from handlers.store import RunRecord, RunRef, ScanCursor, Store, Watch
+from handlers.ports import RunRecord, RunRef, ScanCursor, Store, Watch
 
 
 async def open_store(url: str) -> Store:

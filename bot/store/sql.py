@@ -55,7 +55,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.store.migrations import SQLITE_IMMEDIATE, migrate
 from bot.store.schema import UtcDateTime, leases, reports, runs, scan_cursors, watches
-from handlers.store import RunRecord, RunRef, ScanCursor, Watch
+from handlers.ports import RunRecord, RunRef, ScanCursor, Watch
 
 log = logging.getLogger(__name__)
 

@@ -17,18 +17,27 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from checks import findings
+from checks.accounts import arm_name
 from checks.check import Check, CheckMeta
 from checks.classify import error_text
 from checks.errors import GatewayError
 from checks.gateways.api import Json
 from checks.model import Finding, Status
-from checks.secret_refs import EPOCH, parse_time
+from checks.secret_refs import EPOCH
 from checks.sections import SCANS_NO_LONGER_RUN
 from checks.source_kinds import STORAGE_TYPE, source_kind
 from checks.target import Target
+from checks.times import parse_time
 
-ID = "azure-policy"
+META = CheckMeta(
+    id="azure-policy",
+    title="Azure Policy blocking storage updates",
+    sections=(SCANS_NO_LONGER_RUN,),
+    description=(
+        "Latest non-compliant deny policy states on the Purview account's managed storage account and on "
+        "the source's storage account; names the assignment and gives the exemption / exception-tag fix."
+    ),
+)
 MANAGED_WHY = "Purview creates and regularly updates this storage account, and a deny there makes scans fail"
 SOURCE_WHY = "it blocks changes to the source's storage account, such as a network rule a fix may need"
 POLICY_DENIAL = re.compile(r"RequestDisallowedByPolicy|disallowed\s+by\s+policy", re.IGNORECASE)
@@ -47,7 +56,7 @@ class Subject:
 
     @property
     def name(self) -> str:
-        return self.resource_id.rstrip("/").rsplit("/", 1)[-1]
+        return arm_name(self.resource_id)
 
 
 def managed_storage_id(account: Json) -> str | None:
@@ -154,11 +163,9 @@ def _violation(subject: Subject, rows: list[Json], exemption: str, denied: list[
         "Purview exception tag: put a tag such as resourceBypass on the resource and add "
         f"{TAG_RULE} to the policy rule so resources carrying it are skipped."
     )
-    return Finding(
-        check=ID,
-        status=status,
-        section=SCANS_NO_LONGER_RUN,
-        title=title.format(assignment),
+    return META.finding(
+        status,
+        title.format(assignment),
         detail=detail + _impact(subject, denied),
         fix=[_exemption_fix(subject, rows, exemption)],
         evidence={
@@ -175,11 +182,9 @@ def judge(subject: Subject, rows: list[Json], denied: list[str] | None = None) -
     grouped = _assignments(rows)
     if not grouped:
         return [
-            Finding(
-                check=ID,
-                status=Status.PASS,
-                section=SCANS_NO_LONGER_RUN,
-                title=f"No deny policy blocks {subject.role} {subject.name}",
+            META.finding(
+                Status.PASS,
+                f"No deny policy blocks {subject.role} {subject.name}",
                 detail=(
                     f"Policy Insights reports no NonCompliant deny state for {subject.role} "
                     f"{subject.resource_id}."
@@ -202,11 +207,7 @@ async def check_subject(
         rows = await target.facts.deny_policy_states(subject.resource_id)
     except GatewayError as error:
         title = f"Could not read the policy states of {subject.role} {subject.name}"
-        return [
-            findings.unknown(
-                ID, SCANS_NO_LONGER_RUN, title, error, evidence={"resourceId": subject.resource_id}
-            )
-        ]
+        return [META.unknown(title, error, evidence={"resourceId": subject.resource_id})]
     return judge(subject, rows, await denied)
 
 
@@ -215,14 +216,14 @@ async def _managed(target: Target, denied: asyncio.Future[list[str] | None]) -> 
     try:
         account = await target.facts.account()
     except GatewayError as error:
-        return [findings.unknown(ID, SCANS_NO_LONGER_RUN, title, error)]
+        return [META.unknown(title, error)]
     storage = managed_storage_id(account)
     if storage is None:
         detail = (
             f"Purview account {target.account_name} has no managed storage account "
             "(neither managedResources.storageAccount nor ingestionStorage.id)"
         )
-        return [findings.skipped(ID, SCANS_NO_LONGER_RUN, title, detail)]
+        return [META.skipped(title, detail)]
     role = "Purview's managed storage account"
     subject = Subject(storage, role, "purview-managed-storage", MANAGED_WHY, account_wide=True)
     return await check_subject(target, subject, denied)
@@ -240,15 +241,4 @@ async def run(target: Target) -> list[Finding]:
     return managed + source
 
 
-CHECK = Check(
-    meta=CheckMeta(
-        id=ID,
-        title="Azure Policy blocking storage updates",
-        sections=(SCANS_NO_LONGER_RUN,),
-        description=(
-            "Latest non-compliant deny policy states on the Purview account's managed storage account and on "
-            "the source's storage account; names the assignment and gives the exemption / exception-tag fix."
-        ),
-    ),
-    run=run,
-)
+CHECK = Check(meta=META, run=run)

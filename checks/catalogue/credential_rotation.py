@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from checks import findings
 from checks.check import Check, CheckMeta
 from checks.errors import GatewayError, NotFoundError
 from checks.gateways.api import Json, SecretVersion
@@ -25,13 +24,21 @@ from checks.secret_refs import (
     human_time,
     iso,
     latest,
-    parse_time,
     settle,
 )
 from checks.sections import SCANS_NO_LONGER_RUN
 from checks.target import Target
+from checks.times import parse_time
 
-ID = "credential-rotation"
+META = CheckMeta(
+    id="credential-rotation",
+    title="Credential rotated since the last successful scan",
+    sections=(SCANS_NO_LONGER_RUN,),
+    description=(
+        "Warns when a scan's Key Vault secret changed after the scan's last successful run, or when the "
+        "credential pins a version older than the newest enabled one."
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,7 @@ def judge(secret: VaultSecret, versions: list[SecretVersion], success: LastSucce
     newest = newest_enabled(versions)
     if newest is None:
         detail = f"{label} has no enabled version: see the key-vault-secret finding"
-        return findings.skipped(ID, SCANS_NO_LONGER_RUN, f"Rotation of {label}", detail, scan=secret.scan)
+        return META.skipped(f"Rotation of {label}", detail, scan=secret.scan)
     evidence: dict[str, Any] = {
         **secret.evidence(),
         "lastSuccessfulRun": {"id": success.run_id, "endTime": iso(success.end)},
@@ -109,8 +116,12 @@ def judge(secret: VaultSecret, versions: list[SecretVersion], success: LastSucce
             f"{label} last changed on {human_time(_changed(newest))}, before the last successful run "
             f"({human_time(success.end)})."
         )
-        return _finding(
-            Status.PASS, f"{label} unchanged since the last successful run", detail, secret.scan, evidence
+        return META.finding(
+            Status.PASS,
+            f"{label} unchanged since the last successful run",
+            detail=detail,
+            evidence=evidence,
+            scan=secret.scan,
         )
     fix = [
         f"# In the Purview portal: Data Map > Source management > Credentials > {secret.credential}: set the "
@@ -119,21 +130,17 @@ def judge(secret: VaultSecret, versions: list[SecretVersion], success: LastSucce
         f"--version {newest.version} --query value -o tsv   # a person checks it against the source",
     ]
     text = "; ".join(r.sentence for r in found)
-    return _finding(
+    return META.finding(
         Status.WARN,
         f"{label}: {' and '.join(r.headline for r in found)}: update the credential/scan",
-        f"{text[:1].upper()}{text[1:]}. If the scan has failed since, update the credential or scan to the "
-        "current secret, and check the value matches what the source expects.",
-        secret.scan,
-        {**evidence, "reasons": [r.sentence for r in found]},
-        fix,
+        detail=(
+            f"{text[:1].upper()}{text[1:]}. If the scan has failed since, update the credential or scan to "
+            "the current secret, and check the value matches what the source expects."
+        ),
+        fix=fix,
+        evidence={**evidence, "reasons": [r.sentence for r in found]},
+        scan=secret.scan,
     )
-
-
-def _finding(
-    status: Status, title: str, detail: str, scan: str, evidence: dict[str, Any], fix: list[str] | None = None
-) -> Finding:
-    return Finding(ID, status, SCANS_NO_LONGER_RUN, title, detail, fix or [], evidence, scan)
 
 
 async def _versions(target: Target, secret: VaultSecret) -> list[SecretVersion] | GatewayError:
@@ -156,16 +163,14 @@ def _secret_finding(
     title = f"Rotation of secret {secret.ref.secret_name} (Key Vault {secret.vault_name})"
     if isinstance(versions, NotFoundError):
         detail = f"secret {secret.ref.secret_name} not found: see the key-vault-secret finding"
-        return findings.skipped(ID, SCANS_NO_LONGER_RUN, title, detail, scan=secret.scan)
+        return META.skipped(title, detail, scan=secret.scan)
     if isinstance(versions, GatewayError):
-        return findings.unknown(
-            ID, SCANS_NO_LONGER_RUN, title, versions, scan=secret.scan, evidence=secret.evidence()
-        )
+        return META.unknown(title, versions, scan=secret.scan, evidence=secret.evidence())
     return judge(secret, versions, success)
 
 
 async def _scan_findings(target: Target, outcome: ScanSecrets) -> list[Finding]:
-    settled = settle(ID, SCANS_NO_LONGER_RUN, f"Scan {outcome.scan}: credential rotation", outcome)
+    settled = settle(META, f"Scan {outcome.scan}: credential rotation", outcome)
     if settled is not None:
         return [settled]
     runs, versions = await asyncio.gather(
@@ -173,11 +178,11 @@ async def _scan_findings(target: Target, outcome: ScanSecrets) -> list[Finding]:
     )
     title = f"Scan {outcome.scan}: credential rotation"
     if isinstance(runs, GatewayError):
-        return [findings.unknown(ID, SCANS_NO_LONGER_RUN, title, runs, scan=outcome.scan)]
+        return [META.unknown(title, runs, scan=outcome.scan)]
     success = last_success(runs)
     if success is None:
         detail = f"scan {outcome.scan} has no successful run on record: nothing to compare the secret with"
-        return [findings.skipped(ID, SCANS_NO_LONGER_RUN, title, detail, scan=outcome.scan)]
+        return [META.skipped(title, detail, scan=outcome.scan)]
     return [_secret_finding(s, v, success) for s, v in zip(outcome.secrets, versions, strict=True)]
 
 
@@ -187,15 +192,4 @@ async def run(target: Target) -> list[Finding]:
     return [f for fs in per_scan for f in fs]
 
 
-CHECK = Check(
-    meta=CheckMeta(
-        id=ID,
-        title="Credential rotated since the last successful scan",
-        sections=(SCANS_NO_LONGER_RUN,),
-        description=(
-            "Warns when a scan's Key Vault secret changed after the scan's last successful run, or when the "
-            "credential pins a version older than the newest enabled one."
-        ),
-    ),
-    run=run,
-)
+CHECK = Check(meta=META, run=run)

@@ -14,17 +14,26 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from checks import findings
 from checks.check import Check, CheckMeta
 from checks.errors import GatewayError, NotFoundError
 from checks.gateways.api import Json
 from checks.model import Finding, Status, worst
 from checks.runtimes import scan_runtime_name
-from checks.secret_refs import Problem, collect, human_time, parse_time
+from checks.secret_refs import Problem, collect, human_time
 from checks.sections import SCANS_NO_LONGER_RUN
 from checks.target import Target
+from checks.times import parse_time
 
-ID = "integration-runtime"
+META = CheckMeta(
+    id="integration-runtime",
+    title="Integration runtime",
+    sections=(SCANS_NO_LONGER_RUN,),
+    description=(
+        "The scan's self-hosted integration runtime exists, is online (state and nodes), was in contact "
+        "within the hour, has not expired, and runs the latest version or auto-updates; a managed VNet "
+        "runtime's private endpoints to the source and Key Vaults are approved."
+    ),
+)
 T = TypeVar("T")
 HEALTHY_STATES = frozenset({"online", "active", "running", "started"})
 BAD_STATES = frozenset(
@@ -59,17 +68,6 @@ class IrUse:
 
 def _norm(value: Any) -> str:
     return "".join(ch for ch in str(value or "").lower() if ch.isalnum())
-
-
-def _finding(
-    use: IrUse,
-    status: Status,
-    title: str,
-    detail: str,
-    evidence: dict[str, Any],
-    fix: list[str] | None = None,
-) -> Finding:
-    return Finding(ID, status, SCANS_NO_LONGER_RUN, title, detail, fix or [], evidence, use.scan)
 
 
 # --- self-hosted: connectivity ------------------------------------------------------------------------
@@ -163,7 +161,10 @@ def _verdict(use: IrUse, title: str, label: str, found: list[Problem], evidence:
     sentences = "; ".join(p.sentence for p in found)
     fixes = list(dict.fromkeys(line for p in found for line in p.fix))
     evidence = {**evidence, "problems": [p.sentence for p in found]}
-    return _finding(use, worst([p.status for p in found]), title, f"{label}: {sentences}.", evidence, fixes)
+    status = worst([p.status for p in found])
+    return META.finding(
+        status, title, detail=f"{label}: {sentences}.", fix=fixes, evidence=evidence, scan=use.scan
+    )
 
 
 def judge_connectivity(target: Target, use: IrUse, status: Json) -> Finding:
@@ -179,7 +180,8 @@ def judge_connectivity(target: Target, use: IrUse, status: Json) -> Finding:
     if found:
         return _verdict(use, f"{label}: {found[0].sentence}", label, found, evidence)
     counted = f" with {sum(map(_online, nodes))} of {len(nodes)} node(s) Online" if nodes is not None else ""
-    return _finding(use, Status.PASS, f"{label} is online", f"{label} is {state}{counted}.", evidence)
+    detail = f"{label} is {state}{counted}."
+    return META.finding(Status.PASS, f"{label} is online", detail=detail, evidence=evidence, scan=use.scan)
 
 
 # --- self-hosted: version -----------------------------------------------------------------------------
@@ -223,15 +225,15 @@ def judge_version(use: IrUse, status: Json) -> Finding | None:
     else:
         eta = f" (expected {tp['autoUpdateETA']})" if tp.get("autoUpdateETA") else ""
         detail = f"{label} runs version {version}; auto-update is on and will install {latest}{eta}."
-    return _finding(use, Status.PASS, f"{label} is up to date", detail, evidence)
+    return META.finding(
+        Status.PASS, f"{label} is up to date", detail=detail, evidence=evidence, scan=use.scan
+    )
 
 
 def self_hosted(target: Target, use: IrUse, status: Json | GatewayError) -> list[Finding]:
     if isinstance(status, GatewayError):
         title = f"Could not read the status of self-hosted integration runtime {use.name}"
-        return [
-            findings.unknown(ID, SCANS_NO_LONGER_RUN, title, status, scan=use.scan, evidence=use.evidence())
-        ]
+        return [META.unknown(title, status, scan=use.scan, evidence=use.evidence())]
     version = judge_version(use, status)
     connectivity = judge_connectivity(target, use, status)
     return [connectivity] if version is None else [connectivity, version]
@@ -315,18 +317,19 @@ def judge_endpoints(use: IrUse, vnet: str, mpes: list[Json], targets: dict[str, 
         )
         detail = f"{label} (managed VNet {vnet}): {what}. Only Approved endpoints carry traffic."
         fixes = [line for m, _ in pending for line in _approval_fix(m)]
-        return _finding(
-            use, Status.FAIL, f"{label}: managed private endpoint not approved", detail, evidence, fixes
-        )
+        title = f"{label}: managed private endpoint not approved"
+        return META.finding(Status.FAIL, title, detail=detail, fix=fixes, evidence=evidence, scan=use.scan)
     if relevant:
         names = ", ".join(str(m.get("name")) for m, _ in relevant)
         detail = f"{label} (managed VNet {vnet}): {names} Approved."
-        return _finding(use, Status.PASS, f"{label}: managed private endpoints approved", detail, evidence)
+        title = f"{label}: managed private endpoints approved"
+        return META.finding(Status.PASS, title, detail=detail, evidence=evidence, scan=use.scan)
     detail = (
         f"No managed private endpoint of {vnet} leads to the source or the scan's Key Vaults; whether one "
         "is needed is the private-network check's call."
     )
-    return _finding(use, Status.PASS, f"{label} exists (managed VNet {vnet})", detail, evidence)
+    title = f"{label} exists (managed VNet {vnet})"
+    return META.finding(Status.PASS, title, detail=detail, evidence=evidence, scan=use.scan)
 
 
 async def managed(target: Target, use: IrUse, ir: Json) -> list[Finding]:
@@ -334,12 +337,12 @@ async def managed(target: Target, use: IrUse, ir: Json) -> list[Finding]:
     label = f"Managed integration runtime {use.name}"
     if vnet is None:
         return [
-            _finding(
-                use,
+            META.finding(
                 Status.PASS,
                 f"{label} exists",
-                f"{label} names no managed virtual network.",
-                use.evidence(),
+                detail=f"{label} names no managed virtual network.",
+                evidence=use.evidence(),
+                scan=use.scan,
             )
         ]
     try:
@@ -348,9 +351,7 @@ async def managed(target: Target, use: IrUse, ir: Json) -> list[Finding]:
         )
     except GatewayError as error:
         title = f"Could not read the managed private endpoints of {vnet}"
-        return [
-            findings.unknown(ID, SCANS_NO_LONGER_RUN, title, error, scan=use.scan, evidence=use.evidence())
-        ]
+        return [META.unknown(title, error, scan=use.scan, evidence=use.evidence())]
     return [judge_endpoints(use, vnet, mpes, targets)]
 
 
@@ -372,43 +373,41 @@ async def runtime_findings(target: Target, use: IrUse) -> list[Finding]:
         return [missing(target, use)]
     if isinstance(ir, GatewayError):
         title = f"Could not read integration runtime {use.name}"
-        return [findings.unknown(ID, SCANS_NO_LONGER_RUN, title, ir, scan=use.scan, evidence=use.evidence())]
+        return [META.unknown(title, ir, scan=use.scan, evidence=use.evidence())]
     kind = _norm(ir.get("kind"))
     if kind == "selfhosted":
         return self_hosted(target, use, status)
     if kind == "managed":
         return await managed(target, use, ir)
     detail = f"integration runtime {use.name} is of kind {ir.get('kind')}, which the bot has no check for"
-    return [
-        findings.skipped(ID, SCANS_NO_LONGER_RUN, f"Integration runtime {use.name}", detail, scan=use.scan)
-    ]
+    return [META.skipped(f"Integration runtime {use.name}", detail, scan=use.scan)]
 
 
 def missing(target: Target, use: IrUse) -> Finding:
     scans = ", ".join(use.scan_names)
-    return _finding(
-        use,
+    return META.finding(
         Status.FAIL,
         f"Scan {scans} runs on integration runtime {use.name}, which does not exist",
-        f"Scan {scans} names integration runtime {use.name} (connectedVia), which Purview account "
-        f"{target.account_name} does not have.",
-        use.evidence(),
-        [
+        detail=(
+            f"Scan {scans} names integration runtime {use.name} (connectedVia), which Purview account "
+            f"{target.account_name} does not have."
+        ),
+        fix=[
             f"# In the Purview portal: Data Map > Integration runtimes > New ({use.name}), "
             "or edit the scan to "
             "use an existing runtime"
         ],
+        evidence=use.evidence(),
+        scan=use.scan,
     )
 
 
 def azure_ir(scan: Json) -> Finding:
     name = str(scan.get("name", ""))
-    return Finding(
-        ID,
+    return META.finding(
         Status.PASS,
-        SCANS_NO_LONGER_RUN,
         f"Scan {name} runs on the Azure integration runtime",
-        "runs on the Azure integration runtime: no self-hosted runtime to keep online or up to date.",
+        detail="runs on the Azure integration runtime: no self-hosted runtime to keep online or up to date.",
         evidence={"integrationRuntime": None},
         scan=name,
     )
@@ -433,16 +432,4 @@ async def run(target: Target) -> list[Finding]:
     return [azure_ir(s) for s in azure] + [f for fs in per_runtime for f in fs]
 
 
-CHECK = Check(
-    meta=CheckMeta(
-        id=ID,
-        title="Integration runtime",
-        sections=(SCANS_NO_LONGER_RUN,),
-        description=(
-            "The scan's self-hosted integration runtime exists, is online (state and nodes), was in contact "
-            "within the hour, has not expired, and runs the latest version or auto-updates; a managed VNet "
-            "runtime's private endpoints to the source and Key Vaults are approved."
-        ),
-    ),
-    run=run,
-)
+CHECK = Check(meta=META, run=run)

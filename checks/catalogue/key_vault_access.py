@@ -11,7 +11,6 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks import findings
 from checks.check import Check, CheckMeta
 from checks.errors import GatewayError
 from checks.facts import Facts
@@ -23,7 +22,16 @@ from checks.secret_refs import ScanSecrets, collect, settle
 from checks.sections import KEY_VAULT_ACCESS
 from checks.target import Target
 
-ID = "key-vault-access"
+META = CheckMeta(
+    id="key-vault-access",
+    title="Purview managed identity on the Key Vault",
+    sections=(KEY_VAULT_ACCESS,),
+    description=(
+        "Purview's managed identity has Get and List on secrets of every vault a scan's credential uses "
+        "(access policies, or RBAC dataActions evaluated from role definitions); warns on a vault "
+        "firewall that keeps trusted services out."
+    ),
+)
 GET_ACTION = "Microsoft.KeyVault/vaults/secrets/getSecret/action"
 LIST_ACTION = "Microsoft.KeyVault/vaults/secrets/readMetadata/action"
 SECRETS_USER_ROLE = "Key Vault Secrets User"  # for the fix command only; decisions use dataActions
@@ -120,27 +128,31 @@ def judge_policies(use: VaultUse, identity: Identity) -> Finding:
     }
     problem = missing_sentence(has_get, has_list)
     if problem is None:
-        return _finding(
-            use,
+        return META.finding(
             Status.PASS,
             f"{_who(identity)} can Get and List secrets in Key Vault {use.name}",
-            f"{_who(identity, oid=True)} has secret permissions {', '.join(sorted(perms))} in the "
-            f"access policies of Key Vault {use.name}.",
-            evidence,
+            detail=(
+                f"{_who(identity, oid=True)} has secret permissions {', '.join(sorted(perms))} in the "
+                f"access policies of Key Vault {use.name}."
+            ),
+            evidence=evidence,
+            scan=use.scan,
         )
     if not entries:
         problem = "has no access policy"
     wanted = " ".join(sorted((perms - {"all"}) | {"get", "list"}))
     target = f"--name {use.name} --object-id {identity.object_id}"
     fix = f"az keyvault set-policy {target} --secret-permissions {wanted}"
-    return _finding(
-        use,
+    return META.finding(
         Status.FAIL,
         f"{_who(identity)} {problem} in Key Vault {use.name}",
-        f"{_who(identity, oid=True)} {problem} in Key Vault {use.name} (access-policy vault); Purview "
-        "needs Get and List on secrets to read the scan's credential.",
-        evidence,
-        [fix],
+        detail=(
+            f"{_who(identity, oid=True)} {problem} in Key Vault {use.name} (access-policy vault); Purview "
+            "needs Get and List on secrets to read the scan's credential."
+        ),
+        fix=[fix],
+        evidence=evidence,
+        scan=use.scan,
     )
 
 
@@ -153,7 +165,7 @@ async def judge_rbac(facts: Facts, use: VaultUse, identity: Identity) -> Finding
         )
     except GatewayError as error:
         title = f"Could not evaluate RBAC on Key Vault {use.name} for Purview's managed identity"
-        return findings.unknown(ID, KEY_VAULT_ACCESS, title, error, scan=use.scan, evidence=use.evidence())
+        return META.unknown(title, error, scan=use.scan, evidence=use.evidence())
     evidence = {
         **use.evidence(),
         "model": "rbac",
@@ -174,32 +186,36 @@ def _rbac_finding(
     problem = missing_sentence(get.granted, list_.granted)
     if problem is not None:
         lacking = " or ".join(a for a, g in ((GET_ACTION, get), (LIST_ACTION, list_)) if not g.granted)
-        return _finding(
-            use,
+        return META.finding(
             Status.FAIL,
             f"{_who(identity)} {problem} in Key Vault {use.name}",
-            f"{_who(identity, oid=True)} {problem} in Key Vault {use.name} (RBAC vault): no role "
-            f"assigned to it or its groups at the vault or above grants {lacking}.",
-            evidence,
-            [fix],
+            detail=(
+                f"{_who(identity, oid=True)} {problem} in Key Vault {use.name} (RBAC vault): no role "
+                f"assigned to it or its groups at the vault or above grants {lacking}."
+            ),
+            fix=[fix],
+            evidence=evidence,
+            scan=use.scan,
         )
     if get.conditional or list_.conditional:
-        return _finding(
-            use,
+        return META.finding(
             Status.WARN,
             f"{_who(identity)} reads secrets in Key Vault {use.name} only under a condition",
-            f"Every role assignment granting {_who(identity, oid=True)} secret access on Key Vault "
-            f"{use.name} carries an ABAC condition, which may exclude the scan's secrets; check the "
-            "condition or assign the role without one.",
-            evidence,
-            [fix],
+            detail=(
+                f"Every role assignment granting {_who(identity, oid=True)} secret access on Key Vault "
+                f"{use.name} carries an ABAC condition, which may exclude the scan's secrets; check the "
+                "condition or assign the role without one."
+            ),
+            fix=[fix],
+            evidence=evidence,
+            scan=use.scan,
         )
-    return _finding(
-        use,
+    return META.finding(
         Status.PASS,
         f"{_who(identity)} can Get and List secrets in Key Vault {use.name}",
-        f"RBAC grants {_who(identity, oid=True)} getSecret and readMetadata on Key Vault {use.name}.",
-        evidence,
+        detail=f"RBAC grants {_who(identity, oid=True)} getSecret and readMetadata on Key Vault {use.name}.",
+        evidence=evidence,
+        scan=use.scan,
     )
 
 
@@ -227,30 +243,21 @@ def judge_firewall(use: VaultUse) -> Finding | None:
         "publicNetworkAccess": use.props.get("publicNetworkAccess"),
         "networkAcls": use.props.get("networkAcls"),
     }
-    return _finding(
-        use,
+    return META.finding(
         Status.WARN,
         f"Key Vault {use.name}: {problem.split(':')[0]}",
-        f"Key Vault {use.name}: {problem}. A scan on the Azure integration runtime cannot read its "
-        "credential unless trusted services may bypass the firewall or a managed private endpoint "
-        "to the vault is approved.",
-        {**use.evidence(), "network": network},
-        [
+        detail=(
+            f"Key Vault {use.name}: {problem}. A scan on the Azure integration runtime cannot read its "
+            "credential unless trusted services may bypass the firewall or a managed private endpoint "
+            "to the vault is approved."
+        ),
+        fix=[
             f"az keyvault update --name {use.name} --bypass AzureServices",
             f"az network private-endpoint-connection list --id {use.id} -o table",
         ],
+        evidence={**use.evidence(), "network": network},
+        scan=use.scan,
     )
-
-
-def _finding(
-    use: VaultUse,
-    status: Status,
-    title: str,
-    detail: str,
-    evidence: dict[str, Any],
-    fix: list[str] | None = None,
-) -> Finding:
-    return Finding(ID, status, KEY_VAULT_ACCESS, title, detail, fix or [], evidence, use.scan)
 
 
 # --- the check ----------------------------------------------------------------------------------------
@@ -272,32 +279,16 @@ async def _identity(facts: Facts) -> Identity | GatewayError:
 
 async def run(target: Target) -> list[Finding]:
     identity, outcomes = await asyncio.gather(_identity(target.facts), collect(target.facts, target.scans))
-    out = [
-        f
-        for o in outcomes
-        if (f := settle(ID, KEY_VAULT_ACCESS, f"Scan {o.scan}: Key Vault access", o)) is not None
-    ]
+    out = [f for o in outcomes if (f := settle(META, f"Scan {o.scan}: Key Vault access", o)) is not None]
     uses = vault_uses(outcomes)
     if not uses:
         return out
     if isinstance(identity, GatewayError):
         vaults = {"vaults": [u.name for u in uses]}
         title = "Could not read Purview's managed identity"
-        return [*out, findings.unknown(ID, KEY_VAULT_ACCESS, title, identity, evidence=vaults)]
+        return [*out, META.unknown(title, identity, evidence=vaults)]
     per_vault = await asyncio.gather(*(_vault_findings(target.facts, u, identity) for u in uses))
     return out + [f for fs in per_vault for f in fs]
 
 
-CHECK = Check(
-    meta=CheckMeta(
-        id=ID,
-        title="Purview managed identity on the Key Vault",
-        sections=(KEY_VAULT_ACCESS,),
-        description=(
-            "Purview's managed identity has Get and List on secrets of every vault a scan's credential uses "
-            "(access policies, or RBAC dataActions evaluated from role definitions); warns on a vault "
-            "firewall that keeps trusted services out."
-        ),
-    ),
-    run=run,
-)
+CHECK = Check(meta=META, run=run)

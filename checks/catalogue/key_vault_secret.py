@@ -7,10 +7,10 @@ password or key is left to a person, and every judged finding says so.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from checks import findings
 from checks.check import Check, CheckMeta
 from checks.errors import GatewayError, NotFoundError
 from checks.gateways.api import SecretVersion
@@ -29,18 +29,20 @@ from checks.secret_refs import (
 from checks.sections import KEY_VAULT_SECRET
 from checks.target import Target
 
-ID = "key-vault-secret"
+META = CheckMeta(
+    id="key-vault-secret",
+    title="Key Vault secret name and version",
+    sections=(KEY_VAULT_SECRET,),
+    description=(
+        "Follows scan → credential → Key Vault connection → vault → secret; the version Purview reads "
+        "exists, is enabled, within its validity dates, and not expiring within 14 days."
+    ),
+)
 EXPIRY_WARNING = timedelta(days=14)
 BOT_LIST_PERMISSION = (
     "List on secrets (access policy `list`, or an RBAC role with secrets/readMetadata/action)"
 )
 PORTAL_CREDENTIAL = "# In the Purview portal: Data Map > Source management > Credentials > {credential}"
-
-
-def _finding(
-    status: Status, title: str, detail: str, scan: str, evidence: dict[str, Any], fix: list[str] | None = None
-) -> Finding:
-    return Finding(ID, status, KEY_VAULT_SECRET, title, detail, fix or [], evidence, scan)
 
 
 def version_evidence(v: SecretVersion) -> dict[str, Any]:
@@ -123,23 +125,25 @@ def judge(secret: VaultSecret, versions: list[SecretVersion], now: datetime) -> 
     which = "pinned" if ref.secret_version else "latest (secretVersion is empty)"
     if not found:
         expiry = f", expires {human_time(chosen.expires)}" if chosen.expires else ", no expiry"
-        return _finding(
+        return META.finding(
             Status.PASS,
             f"{_label(secret)} exists and is usable",
-            f"Credential {secret.credential} reads the {which} version {chosen.version}: "
-            f"enabled{expiry}. {note}",
-            secret.scan,
-            evidence,
+            detail=(
+                f"Credential {secret.credential} reads the {which} version {chosen.version}: "
+                f"enabled{expiry}. {note}"
+            ),
+            evidence=evidence,
+            scan=secret.scan,
         )
     status = worst([p.status for p in found])
     sentences = "; ".join(p.sentence for p in found)
-    return _finding(
+    return META.finding(
         status,
         f"{_label(secret)}: {sentences}",
-        f"Credential {secret.credential} reads the {which} version, and {sentences}. {note}",
-        secret.scan,
-        {**evidence, "problems": [p.sentence for p in found]},
-        [line for p in found for line in p.fix],
+        detail=f"Credential {secret.credential} reads the {which} version, and {sentences}. {note}",
+        fix=[line for p in found for line in p.fix],
+        evidence={**evidence, "problems": [p.sentence for p in found]},
+        scan=secret.scan,
     )
 
 
@@ -150,42 +154,45 @@ def _missing_version(secret: VaultSecret, evidence: dict[str, Any]) -> Finding:
     )
     what = f"version {ref.secret_version}" if ref.secret_version else "any version"
     portal = PORTAL_CREDENTIAL.format(credential=secret.credential)
-    return _finding(
+    return META.finding(
         Status.FAIL,
         f"Secret {ref.secret_name} in Key Vault {secret.vault_name} has no {what}",
-        f"Credential {secret.credential} reads {what} of secret {ref.secret_name}, which does not exist "
-        f"in Key Vault {secret.vault_name}.",
-        secret.scan,
-        evidence,
-        [listing, f"{portal}: set the secret version to one listed, or leave it empty for the latest"],
+        detail=(
+            f"Credential {secret.credential} reads {what} of secret {ref.secret_name}, which does not exist "
+            f"in Key Vault {secret.vault_name}."
+        ),
+        fix=[listing, f"{portal}: set the secret version to one listed, or leave it empty for the latest"],
+        evidence=evidence,
+        scan=secret.scan,
     )
 
 
 def _secret_missing(secret: VaultSecret) -> Finding:
     ref, vault = secret.ref, secret.vault_name
-    return _finding(
+    return META.finding(
         Status.FAIL,
         f"Secret {ref.secret_name} not found in Key Vault {vault}",
-        f"Credential {secret.credential} ({ref.field}) names secret {ref.secret_name}, which is not in "
-        f"Key Vault {vault} ({secret.base_url}).",
-        secret.scan,
-        secret.evidence(),
-        [
+        detail=(
+            f"Credential {secret.credential} ({ref.field}) names secret {ref.secret_name}, which is not in "
+            f"Key Vault {vault} ({secret.base_url})."
+        ),
+        fix=[
             f'az keyvault secret list --vault-name {vault} --query "[].name" -o tsv',
             f"az keyvault secret set --vault-name {vault} --name {ref.secret_name} --value '<value>'",
             PORTAL_CREDENTIAL.format(credential=secret.credential) + ": or correct the secret name",
         ],
+        evidence=secret.evidence(),
+        scan=secret.scan,
     )
 
 
 def _unreadable(secret: VaultSecret, error: GatewayError) -> Finding:
     title = f"Could not read the versions of secret {secret.ref.secret_name} in Key Vault {secret.vault_name}"
-    finding = findings.unknown(
-        ID, KEY_VAULT_SECRET, title, error, scan=secret.scan, evidence=secret.evidence()
-    )
-    if not error.permission:
-        finding.detail += f". The bot's identity needs {BOT_LIST_PERMISSION} on Key Vault {secret.vault_name}"
-    return finding
+    finding = META.unknown(title, error, scan=secret.scan, evidence=secret.evidence())
+    if error.permission:
+        return finding
+    needs = f". The bot's identity needs {BOT_LIST_PERMISSION} on Key Vault {secret.vault_name}"
+    return replace(finding, detail=finding.detail + needs)
 
 
 async def check_secret(target: Target, secret: VaultSecret) -> Finding:
@@ -211,20 +218,20 @@ _LINK_FIX = {
 
 
 def _broken_chain(outcome: ScanSecrets, error: MissingLinkError) -> Finding:
-    return _finding(
+    return META.finding(
         Status.FAIL,
         f"Scan {outcome.scan}: {error.link.replace('-', ' ')} {error.name or '(unnamed)'} not found",
-        error.message[:1].upper() + error.message[1:] + ".",
-        outcome.scan,
-        {"link": error.link, "name": error.name, "error": error.as_evidence()},
-        [f"# In the Purview portal: {_LINK_FIX[error.link]}"],
+        detail=error.message[:1].upper() + error.message[1:] + ".",
+        fix=[f"# In the Purview portal: {_LINK_FIX[error.link]}"],
+        evidence={"link": error.link, "name": error.name, "error": error.as_evidence()},
+        scan=outcome.scan,
     )
 
 
 async def _scan_findings(target: Target, outcome: ScanSecrets) -> list[Finding]:
     if isinstance(outcome.error, MissingLinkError):
         return [_broken_chain(outcome, outcome.error)]
-    settled = settle(ID, KEY_VAULT_SECRET, f"Scan {outcome.scan}: Key Vault secret", outcome)
+    settled = settle(META, f"Scan {outcome.scan}: Key Vault secret", outcome)
     if settled is not None:
         return [settled]
     return list(await asyncio.gather(*(check_secret(target, s) for s in outcome.secrets)))
@@ -236,15 +243,4 @@ async def run(target: Target) -> list[Finding]:
     return [f for scan_findings in per_scan for f in scan_findings]
 
 
-CHECK = Check(
-    meta=CheckMeta(
-        id=ID,
-        title="Key Vault secret name and version",
-        sections=(KEY_VAULT_SECRET,),
-        description=(
-            "Follows scan → credential → Key Vault connection → vault → secret; the version Purview reads "
-            "exists, is enabled, within its validity dates, and not expiring within 14 days."
-        ),
-    ),
-    run=run,
-)
+CHECK = Check(meta=META, run=run)

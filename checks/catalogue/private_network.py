@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from checks import findings, sections
+from checks import sections
+from checks.accounts import arm_name
 from checks.catalogue.reader_role import scope_of
 from checks.check import Check, CheckMeta
 from checks.errors import GatewayError
@@ -28,15 +29,22 @@ from checks.source_kinds import (
     SQL_SERVER_TYPE,
     Family,
     SourceKind,
-    id_name,
     id_part,
     server_id,
     source_kind,
 )
 from checks.target import Target
 
-CHECK_ID = "private-network"
-SECTION = sections.PRIVATE_LINK
+META = CheckMeta(
+    id="private-network",
+    title="Network path from the scan's runtime to the source",
+    sections=(sections.PRIVATE_LINK,),
+    description=(
+        "The source's network posture (public access, firewall, trusted-service and resource-instance "
+        "exceptions) against the scan's runtime (Azure IR, self-hosted, managed VNet with an approved "
+        "managed private endpoint); SQL servers denying public access under multi-source registrations."
+    ),
+)
 _NETWORK_FAMILIES = (Family.BLOB, Family.SQL, Family.SYNAPSE, Family.COSMOS)
 
 
@@ -139,7 +147,7 @@ def _private_fixes(kind: SourceKind, rid: str) -> list[str]:
 
 
 def _firewall_fixes(rid: str, account_id: str, tenant: str) -> list[str]:
-    name, rg = id_name(rid), id_part(rid, "resourceGroups")
+    name, rg = arm_name(rid), id_part(rid, "resourceGroups")
     return [
         f"az storage account network-rule add --resource-group {rg} --account-name {name} "
         f"--resource-id {account_id} --tenant-id {tenant}",
@@ -173,55 +181,43 @@ async def _managed(facts: Facts, scan: str, rt: Runtime, rid: str, ev: dict[str,
     status = str((props.get("connectionState") or {}).get("status") or "")
     ev = {**ev, "managedPrivateEndpoint": {"name": (match or {}).get("name"), "status": status or None}}
     if match and status.lower() == "approved":
-        return _f(
+        return META.finding(
             Status.PASS,
-            f"Managed private endpoint {match.get('name')} to {id_name(rid)} is approved",
-            scan,
-            f"Scan {scan} runs on managed VNet IR {rt.name}; its endpoint to {rid} is Approved.",
-            [],
-            ev,
+            f"Managed private endpoint {match.get('name')} to {arm_name(rid)} is approved",
+            detail=f"Scan {scan} runs on managed VNet IR {rt.name}; its endpoint to {rid} is Approved.",
+            evidence=ev,
+            scan=scan,
         )
     if match:
-        return _f(
+        return META.finding(
             Status.FAIL,
-            f"Managed private endpoint {match.get('name')} to {id_name(rid)} is {status or 'not approved'}",
-            scan,
-            f"Scan {scan} runs on managed VNet IR {rt.name}, which reaches {rid} only through managed "
-            f"private endpoint {match.get('name')}; its connection is {status or 'in no state'}, so no "
-            "traffic flows. "
-            "The source's owner must approve it (source > Networking > Private endpoint connections).",
-            [
+            f"Managed private endpoint {match.get('name')} to {arm_name(rid)} is {status or 'not approved'}",
+            detail=(
+                f"Scan {scan} runs on managed VNet IR {rt.name}, which reaches {rid} only through managed "
+                f"private endpoint {match.get('name')}; its connection is {status or 'in no state'}, so no "
+                "traffic flows. "
+                "The source's owner must approve it (source > Networking > Private endpoint connections)."
+            ),
+            fix=[
                 f"az network private-endpoint-connection list --id {rid} "
                 "--query \"[?properties.privateLinkServiceConnectionState.status!='Approved']\"",
                 "az network private-endpoint-connection approve --id <connection id from the list above> "
                 '--description "Purview managed VNet"',
             ],
-            ev,
+            evidence=ev,
+            scan=scan,
         )
-    return _f(
+    return META.finding(
         Status.FAIL,
-        f"No managed private endpoint to {id_name(rid)} in managed VNet {rt.vnet}",
-        scan,
-        f"Scan {scan} runs on managed VNet IR {rt.name}, which reaches sources only through managed private "
-        f"endpoints; none in {rt.vnet} targets {rid}.",
-        [
+        f"No managed private endpoint to {arm_name(rid)} in managed VNet {rt.vnet}",
+        detail=(
+            f"Scan {scan} runs on managed VNet IR {rt.name}, which reaches sources only through managed "
+            f"private endpoints; none in {rt.vnet} targets {rid}."
+        ),
+        fix=[
             "# Purview portal > Management > Managed private endpoints > New: pick the source "
             f"{rid}, then approve the endpoint on the source (Networking > Private endpoint connections)",
         ],
-        ev,
-    )
-
-
-def _f(
-    status: Status, title: str, scan: str | None, detail: str, fix: list[str], ev: dict[str, Any]
-) -> Finding:
-    return Finding(
-        check=CHECK_ID,
-        status=status,
-        section=SECTION,
-        title=title,
-        detail=detail,
-        fix=fix,
         evidence=ev,
         scan=scan,
     )
@@ -230,58 +226,64 @@ def _f(
 async def _azure_ir(
     target: Target, kind: SourceKind, scan: Json, p: Posture, rid: str, ev: dict[str, Any]
 ) -> Finding:
-    name, res = str(scan.get("name", "")), id_name(rid)
+    name, res = str(scan.get("name", "")), arm_name(rid)
     if p.state == "private":
-        return _f(
+        return META.finding(
             Status.FAIL,
             f"{res} denies public network access, but scan {name} runs on the Azure IR",
-            name,
-            f"Public network access to {rid} is disabled, so only private endpoints reach it; the Azure "
-            "integration runtime has none. Use a managed VNet IR with an approved managed private endpoint, "
-            "or a self-hosted IR with a credential.",
-            _private_fixes(kind, rid),
-            ev,
+            detail=(
+                f"Public network access to {rid} is disabled, so only private endpoints reach it; the Azure "
+                "integration runtime has none. Use a managed VNet IR with an approved managed private "
+                "endpoint, or a self-hosted IR with a credential."
+            ),
+            fix=_private_fixes(kind, rid),
+            evidence=ev,
+            scan=name,
         )
     if p.state == "perimeter":
-        return _f(
+        return META.finding(
             Status.WARN,
             f"{res} is secured by a network security perimeter",
-            name,
-            f"Access to {rid} follows its network security perimeter's rules, which the bot does not read; "
-            "Purview must be allowed by them for the Azure IR to reach it.",
-            [],
-            ev,
+            detail=(
+                f"Access to {rid} follows its network security perimeter's rules, which the bot does not "
+                "read; Purview must be allowed by them for the Azure IR to reach it."
+            ),
+            evidence=ev,
+            scan=name,
         )
     if p.state == "firewall" and p.exception is None:
         account_id, tenant = await _account_ref(target.facts)
-        return _f(
+        return META.finding(
             Status.FAIL,
             f"{res}'s firewall denies by default with no exception for Purview (scan {name}, Azure IR)",
-            name,
-            f"{rid} has networkAcls.defaultAction=Deny, no trusted-services bypass and no resource-instance "
-            "rule for this Purview account, so the Azure IR is refused (AuthorizationFailure).",
-            _firewall_fixes(rid, account_id, tenant),
-            ev,
+            detail=(
+                f"{rid} has networkAcls.defaultAction=Deny, no trusted-services bypass and no "
+                "resource-instance rule for this Purview account, so the Azure IR is refused "
+                "(AuthorizationFailure)."
+            ),
+            fix=_firewall_fixes(rid, account_id, tenant),
+            evidence=ev,
+            scan=name,
         )
     if p.state == "firewall" and not scan_uses_msi(scan):
-        return _f(
+        return META.finding(
             Status.WARN,
             f"{res}'s firewall lets in Purview's managed identity only, but scan {name} uses a credential",
-            name,
-            f"{p.exception} admits Purview only when it signs in with its system-assigned identity; scan "
-            f"{name} uses a credential, which the firewall refuses from the Azure IR. Switch the scan to the "
-            "managed identity, or run it on a self-hosted / managed VNet IR.",
-            [],
-            ev,
+            detail=(
+                f"{p.exception} admits Purview only when it signs in with its system-assigned identity; scan "
+                f"{name} uses a credential, which the firewall refuses from the Azure IR. Switch the scan to "
+                "the managed identity, or run it on a self-hosted / managed VNet IR."
+            ),
+            evidence=ev,
+            scan=name,
         )
     extra = f" through {p.exception}" if p.exception else ""
-    return _f(
+    return META.finding(
         Status.PASS,
         f"The Azure IR can reach {res}{extra}",
-        name,
-        f"Scan {name} runs on the Azure IR and {rid} accepts it{extra}.",
-        [],
-        ev,
+        detail=f"Scan {name} runs on the Azure IR and {rid} accepts it{extra}.",
+        evidence=ev,
+        scan=name,
     )
 
 
@@ -299,23 +301,29 @@ async def _decide(target: Target, kind: SourceKind, scan: Json, rid: str) -> Fin
         return await _managed(target.facts, name, rt, net_id, ev)
     if rt.kind == "selfhosted":
         if scan_uses_msi(scan):
-            return _f(
+            return META.finding(
                 Status.WARN,
                 f"Scan {name} uses Purview's managed identity on self-hosted IR {rt.name}",
-                name,
-                "With a self-hosted integration runtime the guide asks for a credential (service principal, "
-                "account key or SQL login stored in Key Vault): the managed identity is not supported there.",
-                ["# Purview portal > Data map > Sources > the scan > Edit: Credential = one in Key Vault"],
-                ev,
+                detail=(
+                    "With a self-hosted integration runtime the guide asks for a credential (service "
+                    "principal, account key or SQL login stored in Key Vault): the managed identity is not "
+                    "supported there."
+                ),
+                fix=[
+                    "# Purview portal > Data map > Sources > the scan > Edit: Credential = one in Key Vault"
+                ],
+                evidence=ev,
+                scan=name,
             )
-        return _f(
+        return META.finding(
             Status.PASS,
             f"Scan {name} runs on self-hosted IR {rt.name} with a credential",
-            name,
-            f"Whether {rt.name}'s machines reach {net_id} is not visible from Azure; the integration "
-            "runtime check covers its health.",
-            [],
-            ev,
+            detail=(
+                f"Whether {rt.name}'s machines reach {net_id} is not visible from Azure; the integration "
+                "runtime check covers its health."
+            ),
+            evidence=ev,
+            scan=name,
         )
     return await _azure_ir(target, kind, scan, p, net_id, ev)
 
@@ -325,9 +333,7 @@ async def _one(target: Target, kind: SourceKind, scan: Json, rid: str) -> Findin
     try:
         return await _decide(target, kind, scan, rid)
     except GatewayError as err:
-        return findings.unknown(
-            CHECK_ID,
-            SECTION,
+        return META.unknown(
             f"Could not check the network path of scan {name} to {target.source_name}",
             err,
             scan=name,
@@ -342,7 +348,7 @@ async def _multi(target: Target, scope: str) -> Finding:
     try:
         servers = await target.facts.list_resources(scope, SQL_SERVER_TYPE)
     except GatewayError as err:
-        return findings.unknown(CHECK_ID, SECTION, f"Could not list the SQL servers in {scope}", err)
+        return META.unknown(f"Could not list the SQL servers in {scope}", err)
     private = [
         str(s.get("id"))
         for s in servers
@@ -350,28 +356,27 @@ async def _multi(target: Target, scope: str) -> Finding:
     ]
     ev = {"scope": scope, "sqlServers": [str(s.get("id")) for s in servers], "publicAccessDisabled": private}
     if not private:
-        return _f(
+        return META.finding(
             Status.PASS,
             f"No SQL server in {scope} denies public network access",
-            None,
-            f"{len(servers)} SQL server(s) in the scope; none has public network access disabled.",
-            [],
-            ev,
+            detail=f"{len(servers)} SQL server(s) in the scope; none has public network access disabled.",
+            evidence=ev,
         )
-    names = ", ".join(id_name(p) for p in private)
-    return _f(
+    names = ", ".join(arm_name(p) for p in private)
+    return META.finding(
         Status.FAIL,
         f"{len(private)} SQL server(s) in {scope} deny public network access: {names}",
-        None,
-        "A multi-source (subscription / resource group) scan fails for Azure SQL databases with 'Deny public "
-        "network access'. Register each of these servers as a single data source and scan it through a "
-        "managed VNet IR (managed private endpoint) or a self-hosted IR.",
-        [
+        detail=(
+            "A multi-source (subscription / resource group) scan fails for Azure SQL databases with 'Deny "
+            "public network access'. Register each of these servers as a single data source and scan it "
+            "through a managed VNet IR (managed private endpoint) or a self-hosted IR."
+        ),
+        fix=[
             "# Purview portal > Data map > Sources > Register > Azure SQL Database, for each server:",
             *(f"#   {p}" for p in private),
             "# then New scan on it > Connect via integration runtime = a managed VNet or self-hosted IR",
         ],
-        ev,
+        evidence=ev,
     )
 
 
@@ -381,34 +386,18 @@ async def run(target: Target) -> list[Finding]:
     if kind is not None and kind.family is Family.MULTI:
         scope = scope_of(target)
         if scope is None:
-            return [
-                findings.skipped(CHECK_ID, SECTION, f"{target.source_name} names no scope", "No resourceId.")
-            ]
+            return [META.skipped(f"{target.source_name} names no scope", "No resourceId.")]
         return [await _multi(target, scope)]
     if kind is None or kind.family not in _NETWORK_FAMILIES:
         return [
-            findings.skipped(
-                CHECK_ID,
-                SECTION,
+            META.skipped(
                 f"Network path not checked for source kind {target.source_kind}",
                 "The bot has no network rule for this kind.",
             )
         ]
     if not rid or not target.scans:
-        return findings.nothing_to_check(CHECK_ID, SECTION, target, "runtime")
+        return META.nothing_to_check(target, "runtime")
     return list(await asyncio.gather(*(_one(target, kind, s, rid) for s in target.scans)))
 
 
-CHECK = Check(
-    meta=CheckMeta(
-        id=CHECK_ID,
-        title="Network path from the scan's runtime to the source",
-        sections=(SECTION,),
-        description=(
-            "The source's network posture (public access, firewall, trusted-service and resource-instance "
-            "exceptions) against the scan's runtime (Azure IR, self-hosted, managed VNet with an approved "
-            "managed private endpoint); SQL servers denying public access under multi-source registrations."
-        ),
-    ),
-    run=run,
-)
+CHECK = Check(meta=META, run=run)

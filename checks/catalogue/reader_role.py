@@ -16,15 +16,25 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from checks import findings, rbac, sections
+from checks import rbac, sections
+from checks.accounts import arm_name
 from checks.check import Check, CheckMeta
 from checks.errors import GatewayError
 from checks.identity import Identity, purview_identity, scan_identity
 from checks.model import Finding, Status
-from checks.source_kinds import MULTI_SOURCE_READ_ACTIONS, Family, SourceKind, id_name, id_part, source_kind
+from checks.source_kinds import MULTI_SOURCE_READ_ACTIONS, Family, SourceKind, id_part, source_kind
 from checks.target import Target
 
-CHECK_ID = "reader-role"
+META = CheckMeta(
+    id="reader-role",
+    title="Reader on the source or its scope",
+    sections=(sections.REGISTER_SINGLE, sections.SCAN_MULTIPLE),
+    description=(
+        "Subscription / resource-group sources: Purview's identity (and the scan's) has an effective "
+        "*/read there. Single sources: the scan identity, and the person asking when known, can read the "
+        "resource."
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -49,10 +59,6 @@ def scope_of(target: Target) -> str | None:
     return None
 
 
-def _unknown(section: str, title: str, err: GatewayError, scan: str | None = None) -> Finding:
-    return findings.unknown(CHECK_ID, section, title, err, scan=scan)
-
-
 async def _scan_subjects(target: Target, section: str) -> tuple[list[Subject], list[Finding]]:
     """The distinct identities the scans connect as (scans with a secret credential have none)."""
     names = [str(s.get("name", "")) for s in target.scans]
@@ -63,7 +69,8 @@ async def _scan_subjects(target: Target, section: str) -> tuple[list[Subject], l
     problems: list[Finding] = []
     for name, result in zip(names, results, strict=True):
         if isinstance(result, GatewayError):
-            problems.append(_unknown(section, f"Could not resolve the identity of scan {name}", result, name))
+            title = f"Could not resolve the identity of scan {name}"
+            problems.append(META.unknown(title, result, scan=name, section=section))
         elif isinstance(result, BaseException):
             raise result
         elif result is not None:
@@ -80,13 +87,12 @@ async def _requester(target: Target, section: str) -> Subject | Finding | None:
     try:
         user = await target.facts.user_by_upn(upn)
     except GatewayError as err:
-        return _unknown(section, title, err)
+        return META.unknown(title, err, section=section)
     if not user or not user.get("id"):
-        return Finding(
-            check=CHECK_ID,
-            status=Status.UNKNOWN,
+        return META.finding(
+            Status.UNKNOWN,
+            title,
             section=section,
-            title=title,
             detail=f"Microsoft Graph has no user with the UPN {upn}.",
             evidence={"requesterUpn": upn},
         )
@@ -99,7 +105,7 @@ async def _requester(target: Target, section: str) -> Subject | Finding | None:
 def scope_label(scope: str) -> str:
     """`stsales`, `resource group rg-data` or `subscription 1111…`: short enough for a title."""
     if "/providers/" in scope.lower():
-        return id_name(scope)
+        return arm_name(scope)
     rg = id_part(scope, "resourceGroups")
     return f"resource group {rg}" if rg else f"subscription {id_part(scope, 'subscriptions')}"
 
@@ -130,9 +136,8 @@ async def _evaluate(
             *(rbac.evaluate(target.facts, scope, subject.identity.object_id, a, data=False) for a in actions)
         )
     except GatewayError as err:
-        return _unknown(
-            section, f"Could not read the role assignments of {subject.identity.display_name}", err, scan
-        )
+        title = f"Could not read the role assignments of {subject.identity.display_name}"
+        return META.unknown(title, err, scan=scan, section=section)
     missing = [a for a, g in zip(actions, grants, strict=True) if not g.granted]
     conditional = [a for a, g in zip(actions, grants, strict=True) if g.granted and g.conditional]
     evidence: dict[str, Any] = {
@@ -151,11 +156,9 @@ async def _evaluate(
             if multi and subject.role != "requester"
             else "the guide asks for at least Reader to register and scan this source"
         )
-        return Finding(
-            check=CHECK_ID,
-            status=_fail_status(subject, multi),
-            section=section,
-            title=f"{name} lacks Reader on {scope_label(scope)}",
+        return META.finding(
+            _fail_status(subject, multi),
+            f"{name} lacks Reader on {scope_label(scope)}",
             detail=(
                 f"The {_label(subject)} holds {held}; these do not grant {', '.join(missing)} at {scope}, "
                 f"so {why}. Assign Reader (or any role granting */read) at this scope or above."
@@ -163,27 +166,26 @@ async def _evaluate(
             fix=[_fix(subject, scope)],
             evidence=evidence,
             scan=scan,
+            section=section,
         )
     if conditional:
-        return Finding(
-            check=CHECK_ID,
-            status=Status.WARN,
-            section=section,
-            title=f"{name} can read {scope_label(scope)} only under an ABAC condition",
+        return META.finding(
+            Status.WARN,
+            f"{name} can read {scope_label(scope)} only under an ABAC condition",
             detail=f"The {_label(subject)} reads {', '.join(conditional)} only via conditional assignments.",
             fix=[_fix(subject, scope)],
             evidence=evidence,
             scan=scan,
+            section=section,
         )
     via = "; ".join(sorted({f"{v['roleName']} at {v['scope']}" for g in grants for v in g.via}))
-    return Finding(
-        check=CHECK_ID,
-        status=Status.PASS,
-        section=section,
-        title=f"{name} can read {scope_label(scope)}",
+    return META.finding(
+        Status.PASS,
+        f"{name} can read {scope_label(scope)}",
         detail=f"The {_label(subject)} holds the reads needed through {via}.",
         evidence=evidence,
         scan=scan,
+        section=section,
     )
 
 
@@ -197,7 +199,7 @@ async def _subjects(target: Target, kind: SourceKind, section: str) -> tuple[lis
         try:
             return Subject(await purview_identity(target.facts), "purview")
         except GatewayError as err:
-            return _unknown(section, "Could not read Purview's managed identity", err)
+            return META.unknown("Could not read Purview's managed identity", err, section=section)
 
     own, (scan_subjects, problems), requester = await asyncio.gather(
         purview(), _scan_subjects(target, section), _requester(target, section)
@@ -224,34 +226,19 @@ async def run(target: Target) -> list[Finding]:
             if kind is None
             else ("the data source has no resourceId")
         )
-        return [
-            findings.skipped(CHECK_ID, section, f"Reader role not checked for {target.source_name}", reason)
-        ]
+        return [META.skipped(f"Reader role not checked for {target.source_name}", reason, section=section)]
     actions = MULTI_SOURCE_READ_ACTIONS if multi else (kind.read_action,)
     subjects, problems = await _subjects(target, kind, section)
     if not subjects and not problems:
         return [
-            findings.skipped(
-                CHECK_ID,
-                section,
+            META.skipped(
                 f"No Entra identity to check on {target.source_name}",
                 "Every scan uses a secret credential (account key, SQL login) and no requester is known.",
+                section=section,
             )
         ]
     results = await asyncio.gather(*(_evaluate(target, s, scope, actions, section, multi) for s in subjects))
     return [*problems, *results]
 
 
-CHECK = Check(
-    meta=CheckMeta(
-        id=CHECK_ID,
-        title="Reader on the source or its scope",
-        sections=(sections.REGISTER_SINGLE, sections.SCAN_MULTIPLE),
-        description=(
-            "Subscription / resource-group sources: Purview's identity (and the scan's) has an effective "
-            "*/read there. Single sources: the scan identity, and the person asking when known, can read the "
-            "resource."
-        ),
-    ),
-    run=run,
-)
+CHECK = Check(meta=META, run=run)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from checks import findings, sections
+from checks import sections
 from checks.check import Check, CheckMeta
 from checks.classify import Classification, classify_run, error_text
 from checks.errors import GatewayError
@@ -19,7 +19,21 @@ from checks.gateways.api import Json
 from checks.model import Finding, Status
 from checks.target import Target
 
-CHECK_ID = "scan-history"
+META = CheckMeta(
+    id="scan-history",
+    title="Scan run history",
+    sections=(
+        sections.SCANS_NO_LONGER_RUN,
+        sections.SOURCE_ACCESS,
+        sections.PRIVATE_LINK,
+        sections.KEY_VAULT_ACCESS,
+        sections.KEY_VAULT_SECRET,
+    ),
+    description=(
+        "Latest runs of each scan: last status, failing since, last success; the failing run's error "
+        "text classified to the guide section that most likely explains it."
+    ),
+)
 
 _FAILED = {"failed"}
 _PARTIAL = {"completedwithexceptions", "completewithwarning", "partialsucceeded"}
@@ -141,9 +155,7 @@ def _detail(h: History, text: str, cls: Classification | None) -> str:
 def _scan_finding(target: Target, scan: str, runs: list[Json]) -> Finding:
     h = history(runs)
     if h.last is None:
-        return findings.skipped(
-            CHECK_ID,
-            sections.SCANS_NO_LONGER_RUN,
+        return META.skipped(
             f"Scan {scan} of {target.source_name} has no finished run",
             f"{len(runs)} run(s) in the history, none finished: nothing to classify yet.",
             scan=scan,
@@ -152,11 +164,10 @@ def _scan_finding(target: Target, scan: str, runs: list[Json]) -> Finding:
     text = error_text(h.last) if status is not Status.PASS else ""
     cls = classify_run(h.last) if text else None
     section = cls.section if cls and status is not Status.PASS else sections.SCANS_NO_LONGER_RUN
-    return Finding(
-        check=CHECK_ID,
-        status=status,
+    return META.finding(
+        status,
+        _title(target, scan, h.last, status, cls),
         section=section,
-        title=_title(target, scan, h.last, status, cls),
         detail=_detail(h, text, cls),
         evidence={
             "scan": scan,
@@ -176,9 +187,7 @@ async def _one(target: Target, scan: str) -> Finding:
     try:
         runs = await target.facts.runs(target.source_name, scan)
     except GatewayError as err:
-        return findings.unknown(
-            CHECK_ID,
-            sections.SCANS_NO_LONGER_RUN,
+        return META.unknown(
             f"Could not read the run history of scan {scan} of {target.source_name}",
             err,
             scan=scan,
@@ -189,9 +198,7 @@ async def _one(target: Target, scan: str) -> Finding:
 async def run(target: Target) -> list[Finding]:
     if not target.scans:
         return [
-            findings.skipped(
-                CHECK_ID,
-                sections.SCANS_NO_LONGER_RUN,
+            META.skipped(
                 f"{target.source_name} has no scans",
                 "The data source is registered but no scan is defined on it, so there is no run to explain.",
             )
@@ -200,21 +207,4 @@ async def run(target: Target) -> list[Finding]:
     return list(await asyncio.gather(*(_one(target, n) for n in names)))
 
 
-CHECK = Check(
-    meta=CheckMeta(
-        id=CHECK_ID,
-        title="Scan run history",
-        sections=(
-            sections.SCANS_NO_LONGER_RUN,
-            sections.SOURCE_ACCESS,
-            sections.PRIVATE_LINK,
-            sections.KEY_VAULT_ACCESS,
-            sections.KEY_VAULT_SECRET,
-        ),
-        description=(
-            "Latest runs of each scan: last status, failing since, last success; the failing run's error "
-            "text classified to the guide section that most likely explains it."
-        ),
-    ),
-    run=run,
-)
+CHECK = Check(meta=META, run=run)

@@ -10,7 +10,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from checks import findings, rbac, sections
+from checks import rbac, sections
+from checks.accounts import arm_name
 from checks.check import Check, CheckMeta
 from checks.errors import GatewayError, NotFoundError
 from checks.facts import Facts
@@ -25,11 +26,19 @@ from checks.identity import (
     type_properties,
 )
 from checks.model import Finding, Status
-from checks.source_kinds import Family, SourceKind, id_name, id_part, server_id, source_kind
+from checks.source_kinds import Family, SourceKind, id_part, server_id, source_kind
 from checks.target import Target
 
-CHECK_ID = "source-access"
-SECTION = sections.SOURCE_ACCESS
+META = CheckMeta(
+    id="source-access",
+    title="Scan identity can read the data",
+    sections=(sections.SOURCE_ACCESS,),
+    description=(
+        "The identity under test holds the data-plane permission its source kind needs (evaluated from "
+        "role definitions, inherited and group assignments); account keys are accepted; SQL servers "
+        "have an Entra admin, with the T-SQL for the database user."
+    ),
+)
 _ENTRA_TYPES = ("managedidentity", "serviceprincipal")
 
 
@@ -66,10 +75,6 @@ def who(identity: Identity) -> str:
     return f"{identity.display_name} (object id {identity.object_id})"
 
 
-def _finding(status: Status, title: str, scan: str, **kw: Any) -> Finding:
-    return Finding(check=CHECK_ID, status=status, section=SECTION, title=title, scan=scan, **kw)
-
-
 # --- blob / ADLS Gen2 -------------------------------------------------------------------------------
 
 
@@ -84,33 +89,32 @@ async def _blob_rbac(target: Target, kind: SourceKind, scan: str, identity: Iden
     action = str(kind.data_action)
     grant = await rbac.evaluate(target.facts, rid, identity.object_id, action, data=True)
     evidence = {"identity": identity.evidence(), "resourceId": rid, "action": action, **grant.evidence()}
-    account = id_name(rid)
+    account = arm_name(rid)
     roles = ", ".join(f"{v['roleName']} at {v['scope']}" for v in grant.via)
     if grant.granted and not grant.conditional:
-        return _finding(
+        return META.finding(
             Status.PASS,
             f"{identity.display_name} can read blobs in {account}",
-            scan,
             detail=f"{who(identity)} is granted {action} through: {roles}.",
             evidence=evidence,
+            scan=scan,
         )
     if grant.granted:
         conditions = "; ".join(str(v["condition"]) for v in grant.via)
-        return _finding(
+        return META.finding(
             Status.WARN,
             f"{identity.display_name} can read blobs in {account} only under an ABAC condition",
-            scan,
             detail=(
                 f"{who(identity)} is granted {action} only through conditional assignments ({roles}). "
                 f"A condition may limit which containers or blobs it covers: {conditions}"
             ),
             fix=[_role_fix(identity, kind, rid)],
             evidence=evidence,
+            scan=scan,
         )
-    return _finding(
+    return META.finding(
         Status.FAIL,
         f"{identity.display_name} cannot read blobs in {account}: no role grants {action}",
-        scan,
         detail=(
             f"{who(identity)} holds {rbac.held_roles_text(grant)}. None of these grants the data action "
             f"{action} on {rid} (control-plane roles such as Owner, Contributor or Reader never grant data "
@@ -118,6 +122,7 @@ async def _blob_rbac(target: Target, kind: SourceKind, scan: str, identity: Iden
         ),
         fix=[_role_fix(identity, kind, rid)],
         evidence=evidence,
+        scan=scan,
     )
 
 
@@ -125,12 +130,11 @@ async def _shared_key(target: Target, scan: str, cred: str, rid: str) -> Finding
     props = (await target.facts.resource(rid)).get("properties") or {}
     allowed = props.get("allowSharedKeyAccess")
     evidence = {"resourceId": rid, "credential": cred, "allowSharedKeyAccess": allowed}
-    name, rg = id_name(rid), id_part(rid, "resourceGroups")
+    name, rg = arm_name(rid), id_part(rid, "resourceGroups")
     if allowed is False:
-        return _finding(
+        return META.finding(
             Status.FAIL,
             f"{name} refuses account-key access, but scan {scan} uses account-key credential {cred}",
-            scan,
             detail=(
                 f"Storage account {rid} has allowSharedKeyAccess=false, so the account key in credential "
                 f"{cred} is rejected. Allow shared-key access, or switch the scan to Purview's managed "
@@ -141,16 +145,17 @@ async def _shared_key(target: Target, scan: str, cred: str, rid: str) -> Finding
                 "--allow-shared-key-access true"
             ],
             evidence=evidence,
+            scan=scan,
         )
-    return _finding(
+    return META.finding(
         Status.PASS,
         f"{name} accepts account-key access (credential {cred})",
-        scan,
         detail=(
             f"allowSharedKeyAccess is {allowed if allowed is not None else 'not set (default: allowed)'}. "
             "Whether the key itself is current is checked by the Key Vault checks."
         ),
         evidence=evidence,
+        scan=scan,
     )
 
 
@@ -158,22 +163,22 @@ async def _cosmos_key(target: Target, scan: str, cred: str, rid: str) -> Finding
     props = (await target.facts.resource(rid)).get("properties") or {}
     disabled = props.get("disableLocalAuth") is True
     evidence = {"resourceId": rid, "credential": cred, "disableLocalAuth": props.get("disableLocalAuth")}
-    name = id_name(rid)
+    name = arm_name(rid)
     if disabled:
-        return _finding(
+        return META.finding(
             Status.FAIL,
             f"{name} has key authentication disabled, but scan {scan} uses account-key credential {cred}",
-            scan,
             detail=f"Cosmos DB account {rid} has disableLocalAuth=true: Purview's account key is rejected.",
             fix=[f"az resource update --ids {rid} --set properties.disableLocalAuth=false"],
             evidence=evidence,
+            scan=scan,
         )
-    return _finding(
+    return META.finding(
         Status.PASS,
         f"{name} accepts account-key access (credential {cred})",
-        scan,
         detail="disableLocalAuth is not set. Whether the key is current is for the Key Vault checks.",
         evidence=evidence,
+        scan=scan,
     )
 
 
@@ -185,7 +190,7 @@ def _sql_user(identity: Identity, auth: ScanAuth) -> str:
     if identity.kind == "managed-identity" and auth.credential:
         mi_resource = type_properties(auth.credential).get("resourceId")
         if mi_resource:
-            return id_name(str(mi_resource))
+            return arm_name(str(mi_resource))
     return identity.display_name
 
 
@@ -219,7 +224,7 @@ async def _entra_admin(facts: Facts, server: str) -> tuple[Json | None, str]:
 
 
 def _admin_fix(kind: SourceKind, server: str) -> str:
-    rg, name = id_part(server, "resourceGroups"), id_name(server)
+    rg, name = id_part(server, "resourceGroups"), arm_name(server)
     who_ = '--display-name "<Entra admin user or group>" --object-id <its object id>'
     if kind.resource_type.lower() == "microsoft.sql/managedinstances":
         return f"az sql mi ad-admin create --resource-group {rg} --mi {name} {who_}"
@@ -243,10 +248,9 @@ async def _sql(
         "databaseUser": user,
     }
     if admin is None:
-        return _finding(
+        return META.finding(
             Status.FAIL,
-            f"{id_name(server)} has no Entra admin, so {identity.display_name} cannot sign in",
-            name,
+            f"{arm_name(server)} has no Entra admin, so {identity.display_name} cannot sign in",
             detail=(
                 f"No Microsoft Entra admin is set on {server} (checked {seen_at}). Without one the server "
                 f"accepts no Entra sign-in, so {who(identity)} cannot be given a database user. Set an Entra "
@@ -254,12 +258,12 @@ async def _sql(
             ),
             fix=[_admin_fix(kind, server), *_tsql(user, database)],
             evidence=evidence,
+            scan=name,
         )
-    return _finding(
+    return META.finding(
         Status.WARN,
         f"Cannot see from Azure whether {identity.display_name} has a user in "
-        f"{database or 'the database'} on {id_name(server)}",
-        name,
+        f"{database or 'the database'} on {arm_name(server)}",
         detail=(
             f"The Entra admin of {server} is {admin.get('login') or admin.get('sid')}. Database users "
             f"are not visible through ARM: make sure {who(identity)} exists as a user from the external "
@@ -267,16 +271,16 @@ async def _sql(
         ),
         fix=_tsql(user, database),
         evidence=evidence,
+        scan=name,
     )
 
 
 def _synapse(scan: Json, auth: ScanAuth, identity: Identity, rid: str) -> Finding:
     user = _sql_user(identity, auth)
-    return _finding(
+    return META.finding(
         Status.WARN,
         f"Cannot see from Azure whether {identity.display_name} has a user in the SQL pools of "
-        f"{id_name(rid)}",
-        str(scan.get("name", "")),
+        f"{arm_name(rid)}",
         detail=(
             f"Synapse database users are not visible through ARM: make sure {who(identity)} is a user from "
             "the external provider with db_datareader in each dedicated and serverless database scanned, "
@@ -284,14 +288,11 @@ def _synapse(scan: Json, auth: ScanAuth, identity: Identity, rid: str) -> Findin
         ),
         fix=_tsql(user, None),
         evidence={"identity": identity.evidence(), "workspace": rid, "databaseUser": user},
+        scan=str(scan.get("name", "")),
     )
 
 
 # --- dispatch -----------------------------------------------------------------------------------------
-
-
-def _skip(scan: str, title: str, detail: str) -> Finding:
-    return findings.skipped(CHECK_ID, SECTION, title, detail, scan=scan)
 
 
 async def _decide(target: Target, kind: SourceKind, scan: Json, rid: str) -> Finding:
@@ -306,13 +307,13 @@ async def _decide(target: Target, kind: SourceKind, scan: Json, rid: str) -> Fin
             return await _sql(target, kind, scan, auth, auth.identity, rid)
         if kind.family is Family.SYNAPSE:
             return _synapse(scan, auth, auth.identity, rid)
-        return _skip(name, f"No identity-based access check for {kind.kind}", f"{kind.kind} has no rule.")
+        return META.skipped(
+            f"No identity-based access check for {kind.kind}", f"{kind.kind} has no rule.", scan=name
+        )
     if ctype in _ENTRA_TYPES:
-        return Finding(
-            check=CHECK_ID,
-            status=Status.UNKNOWN,
-            section=SECTION,
-            title=f"Credential {cred} of scan {name} names no identity",
+        return META.finding(
+            Status.UNKNOWN,
+            f"Credential {cred} of scan {name} names no identity",
             detail=f"The {auth.credential_type} credential {cred} has no principalId / servicePrincipalId.",
             evidence=auth.evidence(),
             scan=name,
@@ -322,14 +323,16 @@ async def _decide(target: Target, kind: SourceKind, scan: Json, rid: str) -> Fin
     if ctype == "accountkey" and kind.family is Family.COSMOS:
         return await _cosmos_key(target, name, cred, rid)
     if ctype in ("sqlauth", "basicauth") and kind.family in (Family.SQL, Family.SYNAPSE):
-        return _skip(
-            name,
+        return META.skipped(
             f"Scan {name} signs in with SQL authentication (credential {cred})",
             "A SQL login's database user is not visible from Azure; the password in Key Vault is checked by "
             "the Key Vault checks, and a failed login shows in the scan history (error 18456).",
+            scan=name,
         )
     what = f"{auth.credential_type} credential {cred}" if cred else "no credential"
-    return _skip(name, f"No automatic access check for {kind.kind} with {what}", f"Scan {name} uses {what}.")
+    return META.skipped(
+        f"No automatic access check for {kind.kind} with {what}", f"Scan {name} uses {what}.", scan=name
+    )
 
 
 async def _one(target: Target, kind: SourceKind, scan: Json, rid: str) -> Finding:
@@ -337,9 +340,7 @@ async def _one(target: Target, kind: SourceKind, scan: Json, rid: str) -> Findin
     try:
         return await _decide(target, kind, scan, rid)
     except GatewayError as err:
-        return findings.unknown(
-            CHECK_ID,
-            SECTION,
+        return META.unknown(
             f"Could not check the access of scan {name} to {target.source_name}",
             err,
             scan=name,
@@ -356,26 +357,10 @@ async def run(target: Target) -> list[Finding]:
             if kind is not None and kind.family is Family.MULTI
             else "no automatic check exists for this kind; follow the connector's prerequisites"
         )
-        return [
-            findings.skipped(
-                CHECK_ID, SECTION, f"Source kind {target.source_kind} is not checked for data access", why
-            )
-        ]
+        return [META.skipped(f"Source kind {target.source_kind} is not checked for data access", why)]
     if not rid or not target.scans:
-        return findings.nothing_to_check(CHECK_ID, SECTION, target, "identity")
+        return META.nothing_to_check(target, "identity")
     return list(await asyncio.gather(*(_one(target, kind, s, rid) for s in target.scans)))
 
 
-CHECK = Check(
-    meta=CheckMeta(
-        id=CHECK_ID,
-        title="Scan identity can read the data",
-        sections=(SECTION,),
-        description=(
-            "The identity under test holds the data-plane permission its source kind needs (evaluated from "
-            "role definitions, inherited and group assignments); account keys are accepted; SQL servers "
-            "have an Entra admin, with the T-SQL for the database user."
-        ),
-    ),
-    run=run,
-)
+CHECK = Check(meta=META, run=run)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from checks.accounts import arm_name
+
 Json = dict[str, Any]
 
 
@@ -26,7 +28,7 @@ class RoleAssignment:
     @property
     def role_guid(self) -> str:
         """Built-in ids come both with and without a subscription prefix: the trailing GUID decides."""
-        return self.role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        return arm_name(self.role_definition_id).lower()
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class RoleDefinition:
 
     @property
     def guid(self) -> str:
-        return self.id.rstrip("/").rsplit("/", 1)[-1].lower()
+        return arm_name(self.id).lower()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 
+from checks.accounts import arm_name
 from checks.errors import GatewayError
 from checks.gateways.api import Json, Permission, RoleAssignment, RoleDefinition
 from checks.gateways.pipeline import Call, Client, get_pages, guarded, send_json
@@ -160,7 +161,7 @@ class ArmGateway:
 
     async def role_definition(self, definition_id: str) -> RoleDefinition:
         """A built-in from the bundled file (never fetched), else ARM's."""
-        guid = definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        guid = arm_name(definition_id).lower()
         if found := self._builtins.get(guid):
             return found
         call = Call(f"GET role definition {definition_id}", ROLE_DEFINITIONS_READ)

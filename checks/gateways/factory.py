@@ -11,6 +11,7 @@ import aiohttp
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 
+from checks.accounts import AccountRef
 from checks.facts import Gateways
 from checks.gateways.arm import ArmGateway
 from checks.gateways.endpoints import AzureEndpoints
@@ -103,7 +104,7 @@ class AzureClients:
 
     def purview(self, account: str) -> PurviewGateway:
         """The account's gateway; `account` may be a name or the account's ARM id."""
-        name = account.rstrip("/").rsplit("/", 1)[-1]
+        name = AccountRef(account).name
         key = name.lower()
         if key not in self._purview:
             url = self.endpoints.purview_url(name)

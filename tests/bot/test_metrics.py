@@ -9,8 +9,19 @@ from checks.model import Finding, Report, SourceSummary, Status
 
 
 def report(*statuses: Status) -> Report:
-    findings = [Finding(f"check-{i}", s, "section", "title") for i, s in enumerate(statuses)]
-    return Report("contoso-pv", SourceSummary("s", None, None, None), [], findings, datetime.now(UTC), 1, "x")
+    findings = [
+        Finding(check=f"check-{i}", status=s, section="section", title="title")
+        for i, s in enumerate(statuses)
+    ]
+    return Report(
+        account="contoso-pv",
+        source=SourceSummary(name="s", kind=None, resource_id=None, collection=None),
+        scans=[],
+        findings=findings,
+        started_at=datetime.now(UTC),
+        elapsed_ms=1,
+        docs_base="x",
+    )
 
 
 def sample(text: str, prefix: str) -> float:

@@ -17,10 +17,10 @@ from checks.secret_refs import (
     SecretRef,
     collect,
     credential_names,
-    parse_time,
     scan_secrets,
     secret_refs,
 )
+from checks.times import parse_time
 from tests.checks import kv_worlds as kv
 from tests.checks import worlds as w
 from tests.fakes import FakeWorld

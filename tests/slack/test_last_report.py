@@ -16,10 +16,10 @@ import pytest
 
 from bot.store import SqlStore, Store, open_store
 from checks.model import Status
-from handlers.blocks_findings import when_text
-from handlers.changes import changes_since, finding_keys, stored_finding_keys, stored_report_time
+from handlers.render.changes import changes_since, finding_keys, stored_finding_keys, stored_report_time
+from handlers.render.times import utc_text as when_text
 from sandbox import Sandbox
-from tests.handlers.reports import finding, report
+from tests.render.reports import finding, report
 from tests.slack import signing
 from tests.slack.conftest import CHANNEL, BotFactory, BotHarness, plain
 from tests.slack.fake_slack import FakeSlack
@@ -209,8 +209,12 @@ def test_stored_finding_keys_skip_what_they_cannot_read(findings: object) -> Non
 def test_changes_since_compares_only_the_scans_both_reports_looked_at() -> None:
     from checks.model import ScanSummary
 
-    weekly = ScanSummary("weekly", "AdlsGen2Msi", None, None, None)
-    nightly = ScanSummary("nightly", "AdlsGen2Msi", None, None, None)
+    weekly = ScanSummary(
+        name="weekly", kind="AdlsGen2Msi", integration_runtime=None, credential=None, last_run=None
+    )
+    nightly = ScanSummary(
+        name="nightly", kind="AdlsGen2Msi", integration_runtime=None, credential=None, last_run=None
+    )
     previous = report(
         [finding("source-access", scan="weekly"), finding("key-vault-access", scan="nightly")],
         scans=[weekly, nightly],

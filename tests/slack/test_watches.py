@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.store import Store, Watch, open_store
-from handlers.routing import Place, Route, Router, parse_routes
+from handlers.watch.routing import Place, Route, Router, parse_routes
 from tests.slack.conftest import CHANNEL, BotFactory, BotHarness, plain
 from tests.slack.fake_slack import FakeSlack
 

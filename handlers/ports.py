@@ -1,0 +1,159 @@
+"""The ports the composition root (`bot/`) fills: the diagnosis service, the durable store, the metrics.
+
+Handlers depend on these protocols only, never on `bot/`, so the direction stays bot → handlers → checks.
+
+The store: exactly-once posting rests on the database, not on timing. A run is *claimed* by inserting its
+row (a unique constraint on account/source/scan/run id decides between replicas, the watcher and the
+webhook; never check-then-insert), and marked *posted* once its Slack message exists. A claim whose holder
+died before posting is taken over atomically (`reclaim`) after it went stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from checks.gateways.api import Json
+from checks.model import Report
+
+
+@dataclass(frozen=True)
+class ScanRuns:
+    """One scan of a data source with its latest runs, newest first."""
+
+    scan: Json
+    runs: list[Json]
+
+
+class DiagnosisService(Protocol):
+    @property
+    def accounts(self) -> list[str]:
+        """The configured Purview accounts; the first is the default."""
+        ...
+
+    async def diagnose(
+        self,
+        source: str,
+        *,
+        account: str | None = None,
+        scan: str | None = None,
+        requester_email: str | None = None,
+    ) -> Report:
+        """A full report; raises checks.diagnose.NameNotFoundError for names Purview does not have."""
+        ...
+
+    async def data_sources(self, account: str | None = None) -> list[Json]: ...
+
+    async def resolve(self, source: str, *, account: str | None = None, scan: str | None = None) -> str:
+        """The source's name as Purview spells it, the scan (when given) checked to exist; raises
+        NameNotFoundError with the closest names. One GET when the name is right."""
+        ...
+
+    async def scan_runs(self, source: str, account: str | None = None) -> list[ScanRuns]:
+        """Raises NameNotFoundError for an unknown source."""
+        ...
+
+
+class DiagnosisMetrics(Protocol):
+    """What every diagnosis feeds (implemented by `bot.metrics.Metrics`)."""
+
+    def diagnosis(self, report: Report) -> None: ...
+
+    def diagnosis_failed(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunRef:
+    account: str
+    source: str
+    scan: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    ref: RunRef
+    status: str
+    end_time: datetime | None
+    state: str  # "claimed" | "posted"
+    holder: str
+    claimed_at: datetime
+    fingerprint: str | None = None
+    channel: str | None = None
+    message_ts: str | None = None  # the parent message the run was posted under (a storm shares one)
+
+
+@dataclass(frozen=True)
+class ScanCursor:
+    """Where polling of one scan stands: its newest run seen, and the open failure thread if any."""
+
+    account: str
+    source: str
+    scan: str
+    last_run_id: str | None = None
+    last_status: str | None = None
+    last_end_time: datetime | None = None
+    failing_since: datetime | None = None
+    thread_channel: str | None = None  # where "recovered at …" goes when the scan succeeds again
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A channel that receives automatic posts for an account, optionally narrowed to a collection/source."""
+
+    channel: str
+    account: str
+    collection: str | None = None
+    source: str | None = None
+
+
+class Store(Protocol):
+    # runs ---------------------------------------------------------------------------------------
+    async def claim_run(self, ref: RunRef, *, status: str, end_time: datetime | None, holder: str) -> bool:
+        """Insert the run as claimed by `holder`; True iff this call inserted it (the unique key decides)."""
+        ...
+
+    async def reclaim(self, ref: RunRef, *, holder: str, stale_before: datetime) -> bool:
+        """Take over a claim still unposted and claimed before `stale_before`; True iff taken (atomic)."""
+        ...
+
+    async def mark_posted(
+        self, refs: Sequence[RunRef], *, channel: str, message_ts: str, fingerprint: str | None
+    ) -> None: ...
+
+    async def run_record(self, ref: RunRef) -> RunRecord | None: ...
+
+    async def unposted(self, account: str) -> list[RunRecord]:
+        """Claims of the account not marked posted (a process died between claim and post)."""
+        ...
+
+    # cursors ------------------------------------------------------------------------------------
+    async def cursors(self, account: str) -> dict[tuple[str, str], ScanCursor]:
+        """Every scan cursor of the account, keyed by (source, scan): one query per sweep."""
+        ...
+
+    async def save_cursor(self, cursor: ScanCursor) -> None: ...
+
+    # reports (for "what changed") -----------------------------------------------------------------
+    async def save_report(self, account: str, source: str, report: dict[str, Any]) -> None: ...
+
+    async def last_report(self, account: str, source: str) -> dict[str, Any] | None: ...
+
+    # watches --------------------------------------------------------------------------------------
+    async def watches(self) -> list[Watch]: ...
+
+    async def add_watch(self, watch: Watch) -> None: ...
+
+    async def remove_watch(self, watch: Watch) -> None: ...
+
+    # leases ---------------------------------------------------------------------------------------
+    async def acquire_lease(self, name: str, *, holder: str, ttl_seconds: float) -> bool:
+        """Take the lease if free or expired, or renew it if `holder` has it; atomic. True iff held."""
+        ...
+
+    async def release_lease(self, name: str, *, holder: str) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,107 @@
+"""The Re-run button (`block_actions`, `purview_rerun`): diagnose again, say what changed, in the same thread.
+
+The button's value comes back from Slack as untrusted input (an older version's button, a message copied
+by a workflow): it is parsed strictly, and its account must still be one this bot is configured for.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
+from checks.diagnose import NameNotFoundError
+from handlers.diagnosis import AccountError, reason_of, resolve_account
+from handlers.render.changes import parse_rerun_value
+from handlers.render.escape import escape
+from handlers.render.texts import not_found_text
+from handlers.slack.deps import Deps
+from handlers.slack.posting import respond_text
+from handlers.slack.reporting import Request, answer_privately, post_progress, publish
+
+log = logging.getLogger(__name__)
+
+BAD_VALUE = (
+    "This Re-run button is not one purview-bot can read (it may be from an older version); "
+    "run the command again."
+)
+
+
+class RerunAction:
+    """The Re-run button: `handle` acks in the request and leaves `run` to a background task."""
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+
+    async def handle(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+    ) -> None:
+        await ack()
+        self._deps.background.spawn(self.run(body, action, context, respond), "rerun")
+
+    async def run(
+        self, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+    ) -> None:
+        deps = self._deps
+        deps.metrics.command("rerun")
+        try:
+            await self._run(body, action, context, respond)
+        except Exception as error:
+            log.exception("Re-run failed")
+            try:
+                await respond_text(respond, f"⚠️ purview-bot could not finish: {escape(reason_of(error))}")
+            except Exception:
+                log.exception("could not answer through response_url")
+
+    async def _run(
+        self, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+    ) -> None:
+        deps = self._deps
+        container = body.get("container") or {}
+        channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+        user = (body.get("user") or {}).get("id")
+        refusal = await deps.access.refusal(deps.client, channel, user)
+        if refusal:
+            await respond_text(respond, escape(refusal))
+            return
+        try:
+            rerun = parse_rerun_value(action.get("value"))
+            account = resolve_account(rerun.account, deps.service.accounts)
+        except AccountError as error:
+            await respond_text(respond, str(error))
+            return
+        except ValueError as error:
+            log.warning("Re-run value refused: %s", error)
+            await respond_text(respond, escape(BAD_VALUE))
+            return
+        request = Request(rerun.source, account, rerun.scan, user)
+        if container.get("is_ephemeral") or not channel:
+            await answer_privately(deps, request, respond, rerun)
+            return
+        message = body.get("message") or {}
+        thread_ts = str(message.get("thread_ts") or container.get("thread_ts") or container.get("message_ts"))
+        summary_ts = await self._summary_message(request, channel, thread_ts, message, context.bot_user_id)
+        try:
+            await publish(
+                deps, request, channel=channel, summary_ts=summary_ts, thread_ts=thread_ts, previous=rerun
+            )
+        except NameNotFoundError as error:  # renamed or deleted since the report
+            await respond_text(respond, not_found_text(error))
+
+    async def _summary_message(
+        self, request: Request, channel: str, thread_ts: str, message: dict[str, Any], bot_user_id: str | None
+    ) -> str:
+        """The message to turn into the new summary: the thread's parent when the bot posted it (a slash
+        command's report), else (a mention's thread, someone else's parent) a new message in the thread."""
+        parent_user = message.get("parent_user_id")
+        if parent_user is None or parent_user == bot_user_id:
+            return thread_ts
+        return await post_progress(self._deps, request, channel=channel, thread_ts=thread_ts)

@@ -1,0 +1,153 @@
+"""`@purview-bot check …` / `recheck` in a thread, and the same in a direct message to the bot.
+
+Slash commands cannot be used inside threads, so triage threads mention the bot; the report goes into
+that thread. Events are acked at once; the work runs in a background task. Only a person's plain message
+in a DM reaches `handle_message` (the `is_direct_message` matcher), so other events start nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+
+from checks.diagnose import NameNotFoundError
+from handlers.diagnosis import AccountError, resolve_account
+from handlers.render.escape import escape
+from handlers.render.texts import not_found_text
+from handlers.slack.access import CHANNEL_REFUSED
+from handlers.slack.deps import Deps
+from handlers.slack.parse import MENTION_USAGE, Check, Help, Recheck, UsageError, parse_mention
+from handlers.slack.posting import post_message
+from handlers.slack.reporting import Request, post_progress, publish
+from handlers.slack.thread_report import find_report
+
+log = logging.getLogger(__name__)
+
+NO_REPORT = "`recheck` works in a thread where I posted a report; here I found none."
+
+
+class Mentions:
+    """The listeners for `app_mention` and for direct messages (`message` events in an `im`)."""
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+
+    async def handle_mention(self, ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        self._deps.background.spawn(self._handle(event, context), "mention")
+
+    async def handle_message(self, ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        self._deps.background.spawn(self._handle(event, context), "direct-message")
+
+    @staticmethod
+    async def is_direct_message(event: dict[str, Any]) -> bool:
+        """The Bolt matcher of `handle_message`: a person's plain message in a DM (not an edit, not a
+        bot, not a message of ours)."""
+        return (
+            event.get("channel_type") == "im"
+            and not event.get("subtype")
+            and not event.get("bot_id")
+            and bool(event.get("user"))
+        )
+
+    async def _handle(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
+        channel = str(event.get("channel") or "")
+        thread_ts = str(event.get("thread_ts") or event.get("ts") or "")
+        user = event.get("user")
+        if not channel or not thread_ts:
+            return
+        try:
+            await self._dispatch(event, context, channel, thread_ts, user)
+        except Exception:
+            log.exception("mention in %s failed", channel)
+
+    async def _dispatch(
+        self,
+        event: dict[str, Any],
+        context: AsyncBoltContext,
+        channel: str,
+        thread_ts: str,
+        user: str | None,
+    ) -> None:
+        deps = self._deps
+        if not deps.access.channel_allowed(channel):
+            deps.metrics.command("refused")
+            await self._private(channel, user, thread_ts, CHANNEL_REFUSED)
+            return
+        try:
+            command = parse_mention(str(event.get("text") or ""))
+        except UsageError as error:
+            deps.metrics.command("invalid")
+            await self._reply(channel, thread_ts, f"{escape(str(error))}\n{MENTION_USAGE}")
+            return
+        if isinstance(command, Help):
+            deps.metrics.command("help")
+            await self._reply(channel, thread_ts, MENTION_USAGE)
+            return
+        deps.metrics.command("check" if isinstance(command, Check) else "recheck")
+        refusal = await deps.access.refusal(deps.client, channel, user)
+        if refusal:
+            await self._private(channel, user, thread_ts, refusal)
+            return
+        if isinstance(command, Recheck):
+            await self._recheck(channel, thread_ts, user, context.bot_user_id)
+        else:
+            await self._check(command, channel, thread_ts, user)
+
+    async def _check(self, command: Check, channel: str, thread_ts: str, user: str | None) -> None:
+        deps = self._deps
+        try:
+            account = resolve_account(command.account, deps.service.accounts)
+            source = await deps.runner.resolve_source(command.source, account, command.scan)
+        except AccountError as error:
+            await self._reply(channel, thread_ts, str(error))
+            return
+        except NameNotFoundError as error:
+            await self._reply(channel, thread_ts, not_found_text(error))
+            return
+        request = Request(source, account, command.scan, user)
+        summary_ts = await post_progress(deps, request, channel=channel, thread_ts=thread_ts)
+        try:
+            await publish(deps, request, channel=channel, summary_ts=summary_ts, thread_ts=thread_ts)
+        except NameNotFoundError as error:
+            await deps.client.chat_delete(channel=channel, ts=summary_ts)
+            await self._reply(channel, thread_ts, not_found_text(error))
+
+    async def _recheck(self, channel: str, thread_ts: str, user: str | None, bot_user_id: str | None) -> None:
+        deps = self._deps
+        found = await find_report(deps.client, channel=channel, thread_ts=thread_ts, bot_user_id=bot_user_id)
+        if found is None:
+            await self._reply(channel, thread_ts, NO_REPORT)
+            return
+        try:
+            account = resolve_account(found.account, deps.service.accounts)
+        except AccountError as error:
+            await self._reply(channel, thread_ts, str(error))
+            return
+        request = Request(found.source, account, found.scan, user)
+        try:
+            await publish(
+                deps,
+                request,
+                channel=channel,
+                summary_ts=found.summary_ts,
+                thread_ts=thread_ts,
+                previous=found.previous,
+            )
+        except NameNotFoundError as error:  # renamed or deleted since
+            await self._reply(channel, thread_ts, not_found_text(error))
+
+    async def _reply(self, channel: str, thread_ts: str, text: str) -> None:
+        """A short visible reply in the thread; `text` must already be escaped."""
+        await post_message(self._deps.client, channel=channel, thread_ts=thread_ts, text=text)
+
+    async def _private(self, channel: str, user: str | None, thread_ts: str, text: str) -> None:
+        """Only the asker sees it (a refusal is nobody else's business)."""
+        if user:
+            await self._deps.client.chat_postEphemeral(
+                channel=channel, user=user, thread_ts=thread_ts, text=escape(text)
+            )

@@ -1,0 +1,151 @@
+"""The Slack side every listener shares: post "Checking…", diagnose (handlers.diagnosis), publish.
+
+Slash command, mention, Re-run and recheck differ only in where the report goes; the rules are the same:
+unknown names are answered to the asker alone, a diagnosis that fails or hangs still ends its "Checking…"
+message, and every text from the user or Purview is escaped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from checks.accounts import AccountRef
+from checks.diagnose import NameNotFoundError
+from checks.model import Report
+from handlers.render.blocks import Message, progress_message, summary_message, thread_messages
+from handlers.render.changes import Changes, RerunRequest, rerun_value
+from handlers.render.texts import failure_message, failure_text, not_found_text
+from handlers.slack.deps import Deps
+from handlers.slack.last_report import changes_for, remember
+from handlers.slack.posting import (
+    post_message,
+    post_thread,
+    report_metadata,
+    respond_report,
+    respond_text,
+    update_message,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One diagnosis to run: names as configured in Purview, and who asked."""
+
+    source: str
+    account: str
+    scan: str | None
+    user_id: str | None
+
+    @property
+    def account_name(self) -> str:
+        return AccountRef(self.account).name
+
+
+async def requester_email(client: AsyncWebClient, user_id: str | None) -> str | None:
+    """The Slack user's email (scope users:read.email), which the checks use as their Entra UPN."""
+    if not user_id:
+        return None
+    try:
+        response = await client.users_info(user=user_id)
+    except SlackApiError:  # logged and counted by the client; the check then says it does not know
+        return None
+    profile = (response.get("user") or {}).get("profile") or {}
+    email = profile.get("email")
+    return str(email) if email else None
+
+
+async def diagnose(deps: Deps, request: Request) -> Report:
+    """The report, counted; raises NameNotFoundError, TimeoutError or whatever broke."""
+    email = await requester_email(deps.client, request.user_id)
+    return await deps.runner.run(
+        request.source, account=request.account, scan=request.scan, requester_email=email
+    )
+
+
+def report_messages(
+    report: Report, request: Request, changes: Changes | None = None
+) -> tuple[Message, list[Message]]:
+    """The summary (for the parent) and the thread replies, the last with the Re-run button."""
+    thread = thread_messages(report, rerun_value=rerun_value(report, scan=request.scan), changes=changes)
+    return summary_message(report), thread
+
+
+async def post_progress(deps: Deps, request: Request, *, channel: str, thread_ts: str | None) -> str:
+    """The "Checking SOURCE…" message carrying the report's metadata; returns its ts."""
+    progress = progress_message(request.source, request.account_name)
+    return await post_message(
+        deps.client,
+        channel=channel,
+        thread_ts=thread_ts,
+        text=progress["text"],
+        blocks=progress["blocks"],
+        metadata=report_metadata(request.source, request.account, request.scan),
+    )
+
+
+async def publish(
+    deps: Deps,
+    request: Request,
+    *,
+    channel: str,
+    summary_ts: str,
+    thread_ts: str,
+    previous: RerunRequest | None = None,
+) -> None:
+    """Diagnose, turn the "Checking…" message at `summary_ts` into the summary, findings into the thread.
+
+    The findings start with what changed: since the run of the Re-run button (`previous`), else since
+    the source's last report in the store; the report is then saved as the last one. A failure still
+    ends the "Checking…" message ("could not finish: …"); NameNotFoundError is re-raised for the caller
+    to answer privately (and to remove the message).
+    """
+    metadata = report_metadata(request.source, request.account, request.scan)
+
+    async def update(message: Message) -> None:
+        await update_message(
+            deps.client,
+            channel=channel,
+            ts=summary_ts,
+            text=message["text"],
+            blocks=message["blocks"],
+            metadata=metadata,
+        )
+
+    try:
+        report = await diagnose(deps, request)
+    except NameNotFoundError:
+        raise
+    except Exception as error:
+        log.exception("diagnosis of %s in %s failed", request.source, request.account_name)
+        await update(failure_message(request.source, deps.runner.reason(error)))
+        return
+    summary, thread = report_messages(report, request, await changes_for(deps, report, previous))
+    await update(summary)
+    await post_thread(deps.client, channel=channel, thread_ts=thread_ts, messages=thread)
+    await remember(deps, report)
+
+
+async def answer_privately(
+    deps: Deps, request: Request, respond: AsyncRespond, rerun: RerunRequest | None = None
+) -> None:
+    """The bot cannot post in the channel (or the button sits in a private report): the report goes to
+    the asker through `response_url`, compared with the button's run or the last stored report."""
+    try:
+        report = await diagnose(deps, request)
+    except NameNotFoundError as error:
+        await respond_text(respond, not_found_text(error))
+        return
+    except Exception as error:
+        log.exception("diagnosis of %s failed", request.source)
+        await respond_text(respond, failure_text(request.source, deps.runner.reason(error)))
+        return
+    summary, thread = report_messages(report, request, await changes_for(deps, report, rerun))
+    await respond_report(respond, summary, thread)
+    await remember(deps, report)

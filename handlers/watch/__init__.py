@@ -1,0 +1,1 @@
+"""The scan-failure watcher: sweeps, webhook intake, leases, one claim → diagnose → post path; no Bolt."""

@@ -1,0 +1,113 @@
+"""The watcher's domain: a failure to post, the keys it is filed under, and the port it posts through.
+
+No Slack here: `Publisher` is implemented by `handlers.slack.watch_publisher.WatchPublisher`, handed in
+by the composition root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+from checks.gateways.api import Json
+from checks.model import Finding, Report
+from checks.times import parse_time
+from handlers.ports import ScanCursor
+
+SUCCEEDED = "succeeded"
+
+
+class ScanKey(NamedTuple):
+    """A scan of an account, as the watcher files cursors, claims and threads."""
+
+    source: str
+    scan: str
+
+
+class ThreadRef(NamedTuple):
+    """A posted parent message: where its thread is."""
+
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One scan's new failure as the watcher posts it: the newest failed run and its diagnosis."""
+
+    account: str  # the account's name
+    source: str
+    collection: str | None
+    scan: str
+    run: Json  # the newest new failed run (wire JSON)
+    run_ids: tuple[str, ...]  # every new failed run of the scan this post covers
+    report: Report | None = None
+    diagnosis_error: str | None = None  # why there is no report
+
+    @property
+    def key(self) -> ScanKey:
+        return ScanKey(self.source, self.scan)
+
+
+@dataclass(frozen=True)
+class PostedParent:
+    """A parent found in a channel's history: its ts, and whether its thread has any reply."""
+
+    ts: str
+    has_replies: bool
+
+
+class Publisher(Protocol):
+    """Where the watcher's posts go (Slack, through `handlers.slack.watch_publisher`)."""
+
+    async def post_group(
+        self, channel: str, failures: Sequence[Failure], cause: Finding | None, now: datetime
+    ) -> str:
+        """One parent for the group and its thread; returns the parent's ts. Raises only when the
+        parent could not be posted."""
+        ...
+
+    async def post_thread(
+        self, channel: str, ts: str, failures: Sequence[Failure], cause: Finding | None, now: datetime
+    ) -> None:
+        """The group's thread under a parent posted earlier; raises when the first reply fails."""
+        ...
+
+    async def recovered(
+        self, channel: str, thread_ts: str, source: str, scan: str, run: Json, now: datetime
+    ) -> None: ...
+
+    async def find_posted(
+        self, channel: str, run_ids: Iterable[str], oldest: datetime
+    ) -> dict[str, PostedParent]:
+        """Run id (lower case) → the parent in `channel` (since `oldest`) whose metadata names it."""
+        ...
+
+
+def run_status(run: Json) -> str:
+    return str(run.get("status") or "").lower()
+
+
+def finished_runs(runs: Iterable[Json]) -> list[Json]:
+    """Runs with an end time and an id (a run in progress has neither status nor end for long)."""
+    return [r for r in runs if r.get("id") and parse_time(r.get("endTime")) is not None]
+
+
+def run_by_id(runs: Iterable[Json], run_id: str) -> Json | None:
+    return next((r for r in runs if str(r.get("id", "")).lower() == run_id.lower()), None)
+
+
+def cursor_at(cursor: ScanCursor, newest: Json) -> ScanCursor:
+    """`cursor` moved to the scan's newest finished run: failing since the first failure in a row,
+    nothing once a run succeeded."""
+    ended = parse_time(newest.get("endTime"))
+    ok = run_status(newest) == SUCCEEDED
+    return replace(
+        cursor,
+        last_run_id=str(newest["id"]),
+        last_status=str(newest.get("status") or ""),
+        last_end_time=ended,
+        failing_since=None if ok else (cursor.failing_since or ended),
+    )
