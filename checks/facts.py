@@ -97,6 +97,11 @@ class Facts:
         key = ("list", scope.lower().rstrip("/"), resource_type.lower())
         return await self._memo.get(key, lambda: self._g.arm.list_resources(scope, resource_type))
 
+    async def children(self, parent_id: str, collection: str) -> list[Json]:
+        """A resource's child collection, e.g. a SQL server's `firewallRules`."""
+        key = ("children", parent_id.lower().rstrip("/"), collection.lower().strip("/"))
+        return await self._memo.get(key, lambda: self._g.arm.children(parent_id, collection))
+
     async def role_assignments(self, scope: str, principal_id: str) -> list[RoleAssignment]:
         key = ("role_assignments", scope.lower().rstrip("/"), principal_id.lower())
         return await self._memo.get(key, lambda: self._g.arm.role_assignments(scope, principal_id))

@@ -158,6 +158,12 @@ class FakeWorld:
             if r["id"].lower().startswith(prefix) and r.get("type", "").lower() == resource_type.lower()
         ]
 
+    async def children(self, parent_id: str, collection: str) -> list[Json]:
+        self._call(f"arm.children:{parent_id.lower()}:{collection.lower()}")
+        prefix = f"{parent_id.lower().rstrip('/')}/{collection.lower().strip('/')}/"
+        found = [dict(r) for r in self.world.get("resources", []) if r["id"].lower().startswith(prefix)]
+        return [r for r in found if "/" not in r["id"].lower()[len(prefix) :]]
+
     def _groups_of(self, principal_id: str) -> set[str]:
         by_id = {p["id"].lower(): p for p in self.world.get("principals", [])}
         seen: set[str] = set()

@@ -95,6 +95,10 @@ class ArmApi(Protocol):
         """Resources of one type (`Microsoft.Sql/servers`) in a subscription or resource group scope."""
         ...
 
+    async def children(self, parent_id: str, collection: str) -> list[Json]:
+        """A resource's child collection (`…/servers/S` + `firewallRules`), every page."""
+        ...
+
     async def role_assignments(self, scope: str, principal_id: str) -> list[RoleAssignment]:
         """`atScope() and assignedTo(principal)`: at the scope or above, direct or through groups."""
         ...

@@ -24,9 +24,17 @@ API_VERSIONS: dict[str, str] = {
     "microsoft.sql/servers/databases": "2021-11-01",
     # a plain server GET carries no Entra admin: it is this child (…/administrators/ActiveDirectory)
     "microsoft.sql/servers/administrators": "2021-11-01",
+    # "Allow Azure services" is a firewall rule 0.0.0.0-0.0.0.0 (named AllowAllWindowsAzureIps by the portal)
+    "microsoft.sql/servers/firewallrules": "2021-11-01",
+    "microsoft.sql/servers/virtualnetworkrules": "2021-11-01",
+    "microsoft.sql/servers/azureadonlyauthentications": "2021-11-01",
     "microsoft.sql/managedinstances": "2021-11-01",
+    "microsoft.sql/managedinstances/azureadonlyauthentications": "2021-11-01",
     "microsoft.sql/managedinstances/administrators": "2021-11-01",
     "microsoft.synapse/workspaces": "2021-06-01",
+    "microsoft.synapse/workspaces/firewallrules": "2021-06-01",
+    "microsoft.synapse/workspaces/azureadonlyauthentications": "2021-06-01",
+    "microsoft.network/privateendpoints": "2023-09-01",
     "microsoft.documentdb/databaseaccounts": "2024-11-15",
     "microsoft.keyvault/vaults": "2022-07-01",
     "microsoft.purview/accounts": "2021-12-01",
@@ -139,6 +147,12 @@ class ArmGateway:
         api = api_version_for(resource_type, call.label)
         url = self._url(f"{scope.rstrip('/')}/providers/{resource_type}")
         return await guarded(call, self._timeout, lambda: get_pages(self._client, call, url, api))
+
+    async def children(self, parent_id: str, collection: str) -> list[Json]:
+        path = f"{parent_id.rstrip('/')}/{collection.strip('/')}"
+        call = Call(f"list {path}", READER)
+        api = api_version_for(resource_type(path), call.label)
+        return await guarded(call, self._timeout, lambda: get_pages(self._client, call, self._url(path), api))
 
     async def role_assignments(self, scope: str, principal_id: str) -> list[RoleAssignment]:
         call = Call(f"list role assignments of {principal_id} at {scope}", ROLE_ASSIGNMENTS_READ)
