@@ -17,6 +17,7 @@ from checks.errors import CallTimeoutError, GatewayError, NotFoundError
 from checks.facts import Facts
 from checks.gateways.api import Json
 from checks.model import Finding, LastRun, Report, ScanSummary, SourceSummary, Status
+from checks.run_evidence import overrule
 from checks.runtimes import scan_runtime_name
 from checks.target import Target
 
@@ -118,12 +119,12 @@ async def _diagnose(
         facts=facts, source=source, scans=scans, now=now or started_at, requester_upn=requester_upn
     )
     findings = await run_checks(target, checks, remaining())
-    summaries = await _scan_summaries(facts, source_name, scans, remaining())
+    runs = await _runs_by_scan(facts, source_name, scans, remaining())
     return Report(
         account=facts.account_name,
         source=_source_summary(source),
-        scans=summaries,
-        findings=findings,
+        scans=[_scan_summary(scan, runs[str(scan.get("name", ""))]) for scan in scans],
+        findings=overrule(findings, runs),
         started_at=started_at,
         elapsed_ms=int((time.monotonic() - t0) * 1000),
         docs_base=docs_base,
@@ -166,26 +167,32 @@ def _crashed(meta: CheckMeta, error: BaseException) -> Finding:
     )
 
 
-async def _scan_summaries(
+async def _runs_by_scan(
     facts: Facts, source_name: str, scans: list[Json], timeout_s: float
-) -> list[ScanSummary]:
-    async def one(scan: Json) -> ScanSummary:
-        props = scan.get("properties") or {}
-        name = str(scan.get("name", ""))
-        try:  # the checks read the runs already; only a lookup still hanging at the deadline waits here
-            async with asyncio.timeout(timeout_s):
-                runs = await facts.runs(source_name, name)
-        except (GatewayError, TimeoutError):
-            runs = []
-        return ScanSummary(
-            name=name,
-            kind=scan.get("kind"),
-            integration_runtime=scan_runtime_name(scan),
-            credential=((props.get("credential") or {}).get("referenceName")),
-            last_run=_last_run(runs[0]) if runs else None,
-        )
+) -> dict[str, list[Json]]:
+    """Each scan's runs (read already by the checks; only a lookup still hanging at the deadline waits
+    here); an unreadable list counts as no runs."""
 
-    return list(await asyncio.gather(*(one(s) for s in scans)))
+    async def one(name: str) -> list[Json]:
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await facts.runs(source_name, name)
+        except (GatewayError, TimeoutError):
+            return []
+
+    names = [str(scan.get("name", "")) for scan in scans]
+    return dict(zip(names, await asyncio.gather(*(one(n) for n in names)), strict=True))
+
+
+def _scan_summary(scan: Json, runs: list[Json]) -> ScanSummary:
+    props = scan.get("properties") or {}
+    return ScanSummary(
+        name=str(scan.get("name", "")),
+        kind=scan.get("kind"),
+        integration_runtime=scan_runtime_name(scan),
+        credential=((props.get("credential") or {}).get("referenceName")),
+        last_run=_last_run(runs[0]) if runs else None,
+    )
 
 
 def _last_run(run: Json) -> LastRun:

@@ -1,0 +1,73 @@
+"""Evidence beats inference: a fail contradicted by the scan's newest successful run becomes a warn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks.model import Finding, Status
+from checks.run_evidence import BLOCKS_EVERY_RUN, CAUSE_SINCE, CONTRADICTED_BY, overrule
+
+OK = {"id": "r-ok", "status": "Succeeded", "endTime": "2026-11-28T07:00:00.1234567Z"}
+FAILED = {"id": "r-bad", "status": "Failed", "endTime": "2026-11-28T07:30:00Z"}
+OLDER_FAILED = {"id": "r-older", "status": "Failed", "endTime": "2026-11-27T07:00:00Z"}
+OLDER_OK = {"id": "r-old", "status": "Succeeded", "endTime": "2026-11-20T07:00:00Z"}
+RUNNING = {"id": "r-now", "status": "InProgress", "startTime": "2026-11-28T07:50:00Z"}
+
+
+def fail(scan: str | None = "weekly", check: str = "source-access", **evidence: Any) -> Finding:
+    return Finding(
+        check=check,
+        status=Status.FAIL,
+        section="permission-the-credential-on-the-data-source",
+        title="contoso-pv cannot read blobs in stsales",
+        detail="No role grants blobs/read.",
+        evidence=evidence,
+        scan=scan,
+    )
+
+
+def test_a_fail_about_a_scan_whose_newest_run_succeeded_becomes_a_warn() -> None:
+    [found] = overrule([fail()], {"weekly": [RUNNING, OK, OLDER_FAILED]})
+    assert found.status is Status.WARN
+    assert found.title == "contoso-pv cannot read blobs in stsales"
+    assert found.detail.startswith("Not confirmed: the newest run of scan weekly succeeded")
+    assert found.detail.endswith("No role grants blobs/read.")
+    assert found.evidence[CONTRADICTED_BY] == {"weekly": {"runId": "r-ok", "endTime": OK["endTime"]}}
+
+
+def test_a_newest_failed_run_leaves_the_fail() -> None:
+    [found] = overrule([fail()], {"weekly": [FAILED, OLDER_OK]})
+    assert found.status is Status.FAIL
+
+
+def test_a_cause_newer_than_the_success_keeps_its_fail() -> None:
+    later = fail(**{CAUSE_SINCE: "2026-11-28T07:40:00Z"})
+    earlier = fail(**{CAUSE_SINCE: "2026-11-27T07:40:00Z"})
+    kept, downgraded = overrule([later, earlier], {"weekly": [OK]})
+    assert kept.status is Status.FAIL
+    assert downgraded.status is Status.WARN
+
+
+def test_a_state_no_run_gets_past_keeps_its_fail() -> None:
+    [found] = overrule([fail(**{BLOCKS_EVERY_RUN: True})], {"weekly": [OK]})
+    assert found.status is Status.FAIL
+
+
+def test_a_finding_about_no_scan_needs_every_scan_to_contradict_it() -> None:
+    account_level = fail(scan=None, check="reader-role")
+    [mixed] = overrule([account_level], {"weekly": [OK], "nightly": [FAILED]})
+    assert mixed.status is Status.FAIL
+    [both] = overrule([account_level], {"weekly": [OK], "nightly": [OK]})
+    assert both.status is Status.WARN
+    assert set(both.evidence[CONTRADICTED_BY]) == {"weekly", "nightly"}
+
+
+def test_scan_history_and_other_statuses_are_left_alone() -> None:
+    history = fail(check="scan-history")
+    warn = Finding(check="source-access", status=Status.WARN, section="x", title="maybe", scan="weekly")
+    assert overrule([history, warn], {"weekly": [OK]}) == [history, warn]
+
+
+def test_no_runs_or_an_unknown_scan_is_no_evidence() -> None:
+    assert overrule([fail()], {"weekly": []})[0].status is Status.FAIL
+    assert overrule([fail(scan="other")], {"weekly": [OK]})[0].status is Status.FAIL
