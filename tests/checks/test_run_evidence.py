@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import copy
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
+
+from checks.diagnose import diagnose
 from checks.model import Finding, Status
+from checks.registry import CATALOGUE
 from checks.run_evidence import BLOCKS_EVERY_RUN, CAUSE_SINCE, CONTRADICTED_BY, overrule
+from checks.times import parse_time
+from tests.fakes import FakeWorld
+
+SAMPLE: dict[str, Any] = yaml.safe_load(
+    (Path(__file__).resolve().parents[2] / "sandbox" / "worlds" / "sample.yaml").read_text(encoding="utf-8")
+)
+ACCOUNT = "contoso-pv"
+NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+
+
+def _sources() -> list[str]:
+    return sorted(str(s["name"]) for s in SAMPLE["purview"][ACCOUNT]["dataSources"])
+
 
 OK = {"id": "r-ok", "status": "Succeeded", "endTime": "2026-11-28T07:00:00.1234567Z"}
 FAILED = {"id": "r-bad", "status": "Failed", "endTime": "2026-11-28T07:30:00Z"}
@@ -71,3 +92,46 @@ def test_scan_history_and_other_statuses_are_left_alone() -> None:
 def test_no_runs_or_an_unknown_scan_is_no_evidence() -> None:
     assert overrule([fail()], {"weekly": []})[0].status is Status.FAIL
     assert overrule([fail(scan="other")], {"weekly": [OK]})[0].status is Status.FAIL
+
+
+# --- over every check of the catalogue, on every source of the sample tenant ------------------------------
+
+
+def _succeeded_just_now(world: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The world with a successful run, ended a minute before `now`, as every scan's newest run."""
+    changed = copy.deepcopy(world)
+    runs = changed["purview"][ACCOUNT]["runs"]
+    for key, listed in runs.items():
+        success = {
+            "id": f"ok-{key.replace('/', '-')}",
+            "status": "Succeeded",
+            "startTime": (now - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "endTime": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "runType": "Manual",
+        }
+        runs[key] = [success, *listed]
+    return changed
+
+
+@pytest.mark.parametrize("source", _sources())
+async def test_no_check_fails_on_a_cause_a_newer_success_contradicts(source: str) -> None:
+    world = _succeeded_just_now(SAMPLE, NOW)
+    report = await diagnose(
+        FakeWorld(world, ACCOUNT).facts(),
+        source,
+        checks=CATALOGUE,
+        docs_base="https://example.test/guide",
+        now=NOW,
+        requester_upn="oncall@contoso.com",
+    )
+    success_end = NOW - timedelta(minutes=1)
+    for finding in report.findings:
+        if finding.status is not Status.FAIL or finding.check == "scan-history":
+            continue
+        since = parse_time(finding.evidence.get(CAUSE_SINCE))
+        assert finding.evidence.get(BLOCKS_EVERY_RUN) is True or (
+            since is not None and since > success_end
+        ), (
+            finding.check,
+            finding.title,
+        )
