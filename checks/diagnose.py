@@ -191,14 +191,14 @@ def _scan_summary(scan: Json, runs: list[Json]) -> ScanSummary:
         kind=scan.get("kind"),
         integration_runtime=scan_runtime_name(scan),
         credential=((props.get("credential") or {}).get("referenceName")),
-        last_run=_last_run(runs[0]) if runs else None,
+        last_run=_last_run(runs[0], scan) if runs else None,
     )
 
 
-def _last_run(run: Json) -> LastRun:
+def _last_run(run: Json, scan: Json) -> LastRun:
     nested = run.get("error")
     error = run.get("errorMessage") or (nested.get("message") if isinstance(nested, dict) else None)
-    classification = classify_run(run) if error else None
+    classification = classify_run(run, scan) if error else None
     return LastRun(
         id=run.get("id"),
         status=run.get("status"),

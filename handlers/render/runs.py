@@ -46,18 +46,18 @@ def runs_text(source: str, account: str, scans: Sequence[ScanRuns], docs_base: s
         if not item.runs:
             lines.append("    never run")
         for run in item.runs[:MAX_RUNS]:
-            lines.append(_run_line(run, docs_base))
+            lines.append(_run_line(run, item.scan, docs_base))
     return _fit(lines)
 
 
-def _run_line(run: Json, docs_base: str) -> str:
+def _run_line(run: Json, scan: Json, docs_base: str) -> str:
     status = escape(str(run.get("status") or "unknown"))
     when = run.get("endTime") or run.get("startTime")
     line = f"    • {status}" + (f" {escape(str(when))}" if when else "")
     error = error_text(run).strip()
     if error:
         line += f": {truncate(escape(' '.join(error.split())), MAX_ERROR)}"
-        classification = classify_run(run)
+        classification = classify_run(run, scan)
         if classification:
             link = doc_url(docs_base, classification.section)
             line += f" → <{link}|{escape(classification.reason)}>"

@@ -35,14 +35,16 @@ OLDER_OK = {"id": "r-old", "status": "Succeeded", "endTime": "2026-11-20T07:00:0
 RUNNING = {"id": "r-now", "status": "InProgress", "startTime": "2026-11-28T07:50:00Z"}
 
 
-def fail(scan: str | None = "weekly", check: str = "source-access", **evidence: Any) -> Finding:
+def fail(
+    scan: str | None = "weekly", check: str = "source-access", evidence: dict[str, Any] | None = None
+) -> Finding:
     return Finding(
         check=check,
         status=Status.FAIL,
         section="permission-the-credential-on-the-data-source",
         title="contoso-pv cannot read blobs in stsales",
         detail="No role grants blobs/read.",
-        evidence=evidence,
+        evidence=evidence or {},
         scan=scan,
     )
 
@@ -62,15 +64,15 @@ def test_a_newest_failed_run_leaves_the_fail() -> None:
 
 
 def test_a_cause_newer_than_the_success_keeps_its_fail() -> None:
-    later = fail(**{CAUSE_SINCE: "2026-11-28T07:40:00Z"})
-    earlier = fail(**{CAUSE_SINCE: "2026-11-27T07:40:00Z"})
+    later = fail(evidence={CAUSE_SINCE: "2026-11-28T07:40:00Z"})
+    earlier = fail(evidence={CAUSE_SINCE: "2026-11-27T07:40:00Z"})
     kept, downgraded = overrule([later, earlier], {"weekly": [OK]})
     assert kept.status is Status.FAIL
     assert downgraded.status is Status.WARN
 
 
 def test_a_state_no_run_gets_past_keeps_its_fail() -> None:
-    [found] = overrule([fail(**{BLOCKS_EVERY_RUN: True})], {"weekly": [OK]})
+    [found] = overrule([fail(evidence={BLOCKS_EVERY_RUN: True})], {"weekly": [OK]})
     assert found.status is Status.FAIL
 
 
