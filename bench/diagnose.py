@@ -46,6 +46,8 @@ DEPTHS: list[tuple[str, int]] = [
 
 def depth(request: RecordedRequest, msi: str, ra_depth: dict[str, int]) -> int:
     path = request.path
+    if path.endswith("/denyAssignments"):  # read per scope, whoever the principal
+        return (4 if "/Microsoft.KeyVault/vaults/" in path else 1) + 1
     if path.endswith("/roleAssignments"):
         scope_depth = 4 if "/Microsoft.KeyVault/vaults/" in path else 1
         principal_depth = 2 if msi.lower() in str(request.query).lower() else 4

@@ -7,9 +7,20 @@ found" before a Key Vault 403, a storage "…using this permission" before the g
 perform this operation").
 
 SQL login failures: `18456` for `<token-identified principal>` means the Entra token was accepted but the
-database has no user for the identity (source access). A plain `18456` "Login failed for user 'x'" is a
-SQL-authentication credential whose password is wrong — most often rotated without updating the Key Vault
-secret or the scan — which the guide lists under "scans no longer run".
+database has no user for the identity (source access). `18456` whose reason is "Azure Active Directory only
+authentication is enabled" (newer texts: "Microsoft Entra-only") is a SQL login refused because the server
+accepts Microsoft Entra sign-ins only, whatever the password (source access). A plain `18456` "Login failed
+for user 'x'" is a SQL-authentication credential whose password is wrong — most often rotated without
+updating the Key Vault secret or the scan — which the guide lists under "scans no longer run".
+
+Some texts mean different things on different runtimes: "Internal system error … correlationId" is the
+self-hosted runtime failing to reach Purview's managed storage or Event Hub (documented for a self-hosted IR
+with private endpoints), but on the Azure IR or a managed VNet IR it is an error inside the Purview service.
+So `classify_run` takes the scan (its `connectedVia`) when the caller has it; without it, the old reading
+stands.
+
+Each rule may carry a `cause`: a stable id a check can compare with (source-access escalates a `warn` to
+`fail` only when the newest run's error has the cause the check suspects).
 """
 
 from __future__ import annotations
@@ -20,6 +31,24 @@ from typing import Any
 
 from checks import sections
 from checks.gateways.api import Json
+from checks.runtimes import scan_runtime_name
+
+# Causes a check can compare a classification with (`Classification.cause`).
+STORAGE_DATA_PERMISSION = "storage-data-permission"  # 403 AuthorizationPermissionMismatch
+STORAGE_SHARED_KEY_DISABLED = "storage-shared-key-disabled"  # 403 KeyBasedAuthenticationNotPermitted
+SQL_ENTRA_ONLY = "sql-entra-only"  # 18456, Entra-only authentication refuses SQL logins
+SQL_FIREWALL = "sql-firewall"  # 40615
+SQL_PUBLIC_ACCESS_DENIED = "sql-public-access-denied"  # 47073
+SQL_NO_DATABASE_USER = "sql-no-database-user"  # 18456 <token-identified principal>, 4060
+SQL_LOGIN_FAILED = "sql-login-failed"  # 18456 for a SQL login
+SHIR_CANNOT_REACH_PURVIEW = "shir-cannot-reach-purview"
+PURVIEW_INTERNAL_ERROR = "purview-internal-error"
+
+# The runtime a scan runs on, as far as its `connectedVia` (or the runtime resource) tells.
+AZURE_IR = "azure"
+MANAGED_VNET_IR = "managed-vnet"
+SELF_HOSTED_IR = "self-hosted"
+UNKNOWN_IR = "unknown"  # no scan given, or a named runtime whose type is not known
 
 
 @dataclass(frozen=True)
@@ -27,6 +56,7 @@ class Classification:
     section: str  # anchor in checks.sections
     reason: str  # short phrase for a title: "Purview lacks data access"
     matched: str  # the text that matched, as it appears in the error
+    cause: str = ""  # a stable id of the cause (the constants above), "" when the rule names none
 
 
 @dataclass(frozen=True)
@@ -35,10 +65,13 @@ class _Rule:
     reason: str
     patterns: tuple[str, ...]  # any of these (regex) matches
     context: tuple[str, ...] = ()  # and all of these must appear somewhere in the text too
+    cause: str = ""
+    runtimes: tuple[str, ...] = ()  # applies only on these runtimes (empty: on any)
 
 
 _KV = r"key\s*vault|vault\.azure|\.vault\.|keyvault"
 _N = r"(?<!\d){}(?!\d)"  # a number not embedded in a longer one
+_INTERNAL_ERROR = r"Internal\s+system\s+error[^\n]{0,300}?correlation\s*Id"
 
 _RULES: tuple[_Rule, ...] = (
     # Key Vault: secret missing, before any Key Vault 403 rule
@@ -69,7 +102,18 @@ _RULES: tuple[_Rule, ...] = (
             r"caller\s+is\s+not\s+a\s+trusted\s+service",
         ),
     ),
-    # Storage
+    # Storage. Shared key disallowed first: its 403 text ("…is not permitted on this storage account")
+    # must not fall to the generic "not authorized" network rule below.
+    # https://learn.microsoft.com/en-us/azure/storage/common/shared-key-authorization-prevent
+    _Rule(
+        sections.SOURCE_ACCESS,
+        "the storage account does not permit shared-key (account key) access",
+        (
+            r"KeyBasedAuthenticationNotPermitted",
+            r"Key\s+based\s+authentication\s+is\s+not\s+permitted",
+        ),
+        cause=STORAGE_SHARED_KEY_DISABLED,
+    ),
     _Rule(
         sections.SOURCE_ACCESS,
         "Purview lacks data access",
@@ -77,6 +121,7 @@ _RULES: tuple[_Rule, ...] = (
             r"AuthorizationPermissionMismatch",
             r"not\s+authorized\s+to\s+perform\s+this\s+operation\s+using\s+this\s+permission",
         ),
+        cause=STORAGE_DATA_PERMISSION,
     ),
     _Rule(
         sections.PRIVATE_LINK,
@@ -94,14 +139,32 @@ _RULES: tuple[_Rule, ...] = (
             _N.format(47073),
             r"Deny\s+Public\s+Network\s+Access",
         ),
+        cause=SQL_PUBLIC_ACCESS_DENIED,
     ),
+    # 40615: the server's firewall has no rule for the caller's address (for the Azure IR: the "Allow
+    # Azure services" rule). https://learn.microsoft.com/en-us/azure/azure-sql/database/firewall-configure
     _Rule(
         sections.PRIVATE_LINK,
         "the SQL firewall blocks Purview",
         (
             _N.format(40615),
+            r"Client\s+with\s+IP\s+address\s+\S+\s+is\s+not\s+allowed\s+to\s+access\s+the\s+server",
             r"not\s+allowed\s+to\s+access\s+the\s+server",
         ),
+        cause=SQL_FIREWALL,
+    ),
+    # 18456 with the Entra-only reason, before the other 18456 rules: SQL logins are refused whatever
+    # the password. https://learn.microsoft.com/en-us/azure/azure-sql/database/authentication-azure-ad-only-authentication
+    _Rule(
+        sections.SOURCE_ACCESS,
+        "the server accepts only Microsoft Entra sign-ins (SQL logins refused)",
+        (
+            r"(?:Azure\s+Active\s+Directory|Azure\s+AD|AAD|Microsoft\s+Entra(?:\s+ID)?|Entra(?:\s+ID)?)"
+            r"[\s-]+only\s+authentication(?:\s+is)?\s+enabled",
+            r"Microsoft\s+Entra[\s-]+only",
+        ),
+        context=(r"18456|Login\s+failed",),
+        cause=SQL_ENTRA_ONLY,
     ),
     _Rule(
         sections.SOURCE_ACCESS,
@@ -111,6 +174,7 @@ _RULES: tuple[_Rule, ...] = (
             r"Cannot\s+open\s+database\s+[^\n]{0,200}?requested\s+by\s+the\s+login",
             r"(?:error|number|code|msg)\W{0,12}4060(?!\d)",
         ),
+        cause=SQL_NO_DATABASE_USER,
     ),
     _Rule(
         sections.SCANS_NO_LONGER_RUN,
@@ -119,6 +183,7 @@ _RULES: tuple[_Rule, ...] = (
             _N.format(18456),
             r"Login\s+failed\s+for\s+user",
         ),
+        cause=SQL_LOGIN_FAILED,
     ),
     # ARM control plane: the identity cannot read (enumerate) the registered scope or resource
     _Rule(
@@ -152,11 +217,22 @@ _RULES: tuple[_Rule, ...] = (
         (r"Purview\s+account\s+is\s+behind\s+a\s+private\s+endpoint",),
     ),
     _Rule(sections.PRIVATE_LINK, "a firewall blocks Purview", (r"firewall",)),
-    # Self-hosted integration runtime
+    # Self-hosted integration runtime. "Internal system error … correlationId" is documented for a
+    # self-hosted IR that cannot reach Purview's managed storage / Event Hub (private endpoints, DNS):
+    # https://learn.microsoft.com/en-us/purview/catalog-private-link-troubleshoot
+    # On the Azure IR or a managed VNet IR there is no such machine: it is an error inside Purview.
     _Rule(
         sections.SCANS_NO_LONGER_RUN,
         "self-hosted integration runtime cannot reach Purview",
-        (r"Internal\s+system\s+error[^\n]{0,300}?correlation\s*Id",),
+        (_INTERNAL_ERROR,),
+        cause=SHIR_CANNOT_REACH_PURVIEW,
+        runtimes=(SELF_HOSTED_IR, UNKNOWN_IR),
+    ),
+    _Rule(
+        sections.SCANS_NO_LONGER_RUN,
+        "an error inside the Purview service, not a self-hosted runtime (retry; then a support case)",
+        (_INTERNAL_ERROR,),
+        cause=PURVIEW_INTERNAL_ERROR,
     ),
     _Rule(
         sections.SCANS_NO_LONGER_RUN,
@@ -213,7 +289,9 @@ def error_text(run: Json) -> str:
     return "\n".join(dict.fromkeys(parts))  # de-duplicated, order kept
 
 
-def _apply(rule: _Rule, text: str) -> str | None:
+def _apply(rule: _Rule, text: str, runtime: str) -> str | None:
+    if rule.runtimes and runtime not in rule.runtimes:
+        return None
     if not all(re.search(c, text, re.IGNORECASE) for c in rule.context):
         return None
     for pattern in rule.patterns:
@@ -223,16 +301,40 @@ def _apply(rule: _Rule, text: str) -> str | None:
     return None
 
 
-def classify_text(text: str) -> Classification | None:
-    """The first rule matching `text`, or None when nothing is recognised."""
+def runtime_kind(scan: Json | None, runtime: Json | None = None) -> str:
+    """The kind of runtime a scan runs on: `connectedVia` null (or the auto-resolve name) is the Azure IR;
+    a named runtime is self-hosted or managed VNet by `connectedVia.integrationRuntimeType`, else by the
+    runtime resource's `kind` when the caller read it; `UNKNOWN_IR` without a scan or a type."""
+    if scan is None:
+        return UNKNOWN_IR
+    if scan_runtime_name(scan) is None:
+        return AZURE_IR
+    via = (scan.get("properties") or {}).get("connectedVia")
+    declared = via.get("integrationRuntimeType") if isinstance(via, dict) else None
+    kind = str(declared or (runtime or {}).get("kind") or "").replace("-", "").replace(" ", "").lower()
+    if kind == "selfhosted":
+        return SELF_HOSTED_IR
+    if kind == "managed":
+        return MANAGED_VNET_IR
+    return UNKNOWN_IR
+
+
+def classify_text(text: str, runtime: str = UNKNOWN_IR) -> Classification | None:
+    """The first rule matching `text` on that kind of runtime, or None when nothing is recognised."""
     for rule in _RULES:
-        matched = _apply(rule, text)
+        matched = _apply(rule, text, runtime)
         if matched is not None:
-            return Classification(section=rule.section, reason=rule.reason, matched=matched)
+            return Classification(section=rule.section, reason=rule.reason, matched=matched, cause=rule.cause)
     return None
 
 
-def classify_run(run: Json) -> Classification | None:
-    """Classify a run by its error texts; None when the run carries no recognised error."""
+def classify_run(
+    run: Json, scan: Json | None = None, *, runtime: Json | None = None
+) -> Classification | None:
+    """Classify a run by its error texts; None when the run carries no recognised error.
+
+    `scan` (the run's scan, for its `connectedVia`) and `runtime` (its integration runtime resource, when
+    read) let runtime-specific texts be read right; without them a text is read as on any runtime.
+    """
     text = error_text(run)
-    return classify_text(text) if text else None
+    return classify_text(text, runtime_kind(scan, runtime)) if text else None

@@ -9,6 +9,7 @@ from checks.accounts import AccountRef, arm_name
 from checks.errors import GatewayError, NotFoundError
 from checks.gateways.api import (
     ArmApi,
+    DenyAssignment,
     GraphApi,
     Json,
     KeyVaultApi,
@@ -16,6 +17,8 @@ from checks.gateways.api import (
     RoleAssignment,
     RoleDefinition,
     SecretVersion,
+    scope_at_or_above,
+    scope_below,
 )
 from checks.memo import Memo
 
@@ -103,8 +106,24 @@ class Facts:
         return await self._memo.get(key, lambda: self._g.arm.children(parent_id, collection))
 
     async def role_assignments(self, scope: str, principal_id: str) -> list[RoleAssignment]:
+        """The principal's assignments (direct or through groups) at the scope or above it."""
+        found = await self._role_assignments_around(scope, principal_id)
+        return [a for a in found if scope_at_or_above(a.scope, scope)]
+
+    async def role_assignments_below(self, scope: str, principal_id: str) -> list[RoleAssignment]:
+        """The principal's assignments on child scopes of `scope` (a container, a secret): same read."""
+        found = await self._role_assignments_around(scope, principal_id)
+        return [a for a in found if scope_below(a.scope, scope)]
+
+    async def _role_assignments_around(self, scope: str, principal_id: str) -> list[RoleAssignment]:
+        """One listing per (scope, principal): at, above and below the scope."""
         key = ("role_assignments", scope.lower().rstrip("/"), principal_id.lower())
         return await self._memo.get(key, lambda: self._g.arm.role_assignments(scope, principal_id))
+
+    async def deny_assignments(self, scope: str) -> list[DenyAssignment]:
+        """Deny assignments at the scope or above it, for every principal (one read per scope)."""
+        key = ("deny_assignments", scope.lower().rstrip("/"))
+        return await self._memo.get(key, lambda: self._g.arm.deny_assignments(scope))
 
     async def role_definition(self, definition_id: str) -> RoleDefinition:
         key = ("role_definition", arm_name(definition_id).lower())
@@ -180,9 +199,25 @@ class Facts:
         key = ("secret_versions", normalise_url(vault_url), name.lower())
         return await self._memo.get(key, lambda: self._g.keyvault.secret_versions(vault_url, name))
 
+    async def deleted_secret(self, vault_url: str, name: str) -> Json | None:
+        """The soft-deleted secret of that name (properties only), None when the vault has none.
+
+        One listing per vault, however many secrets are looked up; raises GatewayError when unreadable.
+        """
+        key = ("deleted_secrets", normalise_url(vault_url))
+        deleted = await self._memo.get(key, lambda: self._g.keyvault.deleted_secrets(vault_url))
+        return next((d for d in deleted if str(d.get("name", "")).lower() == name.lower()), None)
+
     async def service_principal_by_app_id(self, app_id: str) -> Json | None:
         key = ("graph_sp", app_id.lower())
         return await self._memo.get(key, lambda: self._g.graph.service_principal_by_app_id(app_id))
 
     async def user_by_upn(self, upn: str) -> Json | None:
         return await self._memo.get(("graph_user", upn.lower()), lambda: self._g.graph.user_by_upn(upn))
+
+    async def transitive_group_ids(self, object_id: str) -> frozenset[str]:
+        """Lower-case ids of every group the object (service principal, user, group) is in, transitively:
+        e.g. to honour a Key Vault access policy or a deny assignment naming a group. Raises GatewayError
+        (NotFoundError for an unknown object) when Graph gives no answer: the caller says `unknown`."""
+        key = ("graph_groups", object_id.lower())
+        return await self._memo.get(key, lambda: self._g.graph.transitive_group_ids(object_id))

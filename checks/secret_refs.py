@@ -7,12 +7,15 @@ walk is written once and every link is read through the memoised `Facts` (once p
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from checks.catalogue.scan_history import history
 from checks.check import CheckMeta
+from checks.classify import error_text
 from checks.errors import GatewayError, NotFoundError
 from checks.facts import Facts
 from checks.gateways.api import Json, SecretVersion
@@ -286,3 +289,70 @@ class Problem:
     status: Status
     sentence: str
     fix: list[str] = field(default_factory=list)
+
+
+# --- what the scan's own runs say about the secret's value ----------------------------------------
+# Error texts in which the *source* refused the password, key or client secret the scan presented: the
+# value Purview read from Key Vault is no longer (or never was) the source's. Checked in this order; texts
+# that name another cause of the same error number are excluded (an Entra-only SQL server refuses every SQL
+# login whatever its password; `<token-identified principal>` is an Entra identity without a database user).
+_REFUSALS: tuple[tuple[str, str], ...] = (
+    # Microsoft Entra ID: a service principal's client secret is wrong (7000215) or expired (7000222)
+    # https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
+    ("service principal secret refused", r"AADSTS7000215|AADSTS7000222|invalid\s+client\s+secret"),
+    # Storage account key: the Shared Key signature does not verify
+    # https://learn.microsoft.com/en-us/rest/api/storageservices/authorize-with-shared-key
+    (
+        "storage account key refused",
+        r"MAC\s+signature\s+found\s+in\s+the\s+HTTP\s+request[^\n]{0,300}?not\s+the\s+same\s+as\s+any\s+"
+        r"computed\s+signature|Server\s+failed\s+to\s+authenticate\s+the\s+request[^\n]{0,300}?signature",
+    ),
+    # SQL Server / Azure SQL login failed (error 18456) for a SQL login
+    # https://learn.microsoft.com/en-us/sql/relational-databases/errors-events/mssqlserver-18456-database-engine-error
+    ("SQL login refused", r"(?<!\d)18456(?!\d)|Login\s+failed\s+for\s+user"),
+    # Other engines Purview scans with a Basic credential: PostgreSQL 28P01, MySQL 1045, Oracle ORA-01017
+    (
+        "password refused",
+        r"password\s+authentication\s+failed\s+for\s+user|Access\s+denied\s+for\s+user|ORA-01017|"
+        r"invalid\s+username/password|incorrect\s+username\s+or\s+password",
+    ),
+)
+_NOT_A_REFUSAL = (
+    r"<token-identified\s+principal>",
+    r"(?:Azure\s+Active\s+Directory|Azure\s+AD|AAD|Microsoft\s+Entra(?:\s+ID)?|Entra(?:\s+ID)?)[\s-]+only",
+)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The scan's newest finished run failed because the source refused the secret's value."""
+
+    run_id: str
+    end: str | None
+    reason: str  # "SQL login refused"
+    matched: str  # the words of the error that say so
+
+    def evidence(self) -> dict[str, Any]:
+        return {"runId": self.run_id, "endTime": self.end, "reason": self.reason, "matched": self.matched}
+
+
+def refusal_in(text: str) -> tuple[str, str] | None:
+    """(reason, matched words) when an error text says the source refused the key or password."""
+    if any(re.search(p, text, re.IGNORECASE) for p in _NOT_A_REFUSAL):
+        return None
+    for reason, pattern in _REFUSALS:
+        found = re.search(pattern, text, re.IGNORECASE)
+        if found:
+            return reason, found.group(0)
+    return None
+
+
+def newest_refusal(runs: list[Json]) -> Refusal | None:
+    """A `Refusal` when the scan's newest finished run failed with such an error; None otherwise."""
+    last = history(runs).last
+    if last is None or str(last.get("status") or "").lower() != "failed":
+        return None
+    found = refusal_in(error_text(last))
+    if found is None:
+        return None
+    return Refusal(str(last.get("id") or ""), last.get("endTime"), *found)

@@ -112,3 +112,31 @@ def server_id(resource_id: str) -> str:
         if cut >= 0:
             return resource_id[:cut]
     return resource_id.rstrip("/")
+
+
+def storage_has_hierarchical_namespace(kind: SourceKind, storage_props: dict[str, object]) -> bool:
+    """Whether a storage account is ADLS Gen2 (hierarchical namespace), where POSIX ACLs apply after RBAC.
+
+    `isHnsEnabled` decides when ARM states it. When it is absent, an `AdlsGen2` registration is taken as
+    hierarchical (the kind implies it, and assuming ACLs only softens a verdict to `warn`); a Blob one is not.
+    https://learn.microsoft.com/en-us/azure/storage/blobs/data-lake-storage-access-control-model
+    """
+    stated = storage_props.get("isHnsEnabled")
+    if isinstance(stated, bool):
+        return stated
+    return kind.kind.lower() == "adlsgen2"
+
+
+def entra_only_id(kind: SourceKind, server: str) -> str:
+    """The ARM id of the server's (instance's, workspace's) Entra-only authentication setting.
+
+    SQL server / managed instance: `…/azureADOnlyAuthentications/Default`; Synapse: `…/default`.
+    https://learn.microsoft.com/en-us/azure/azure-sql/database/authentication-azure-ad-only-authentication
+    """
+    name = "default" if kind.family is Family.SYNAPSE else "Default"
+    return f"{server.rstrip('/')}/azureADOnlyAuthentications/{name}"
+
+
+def child_scope_name(scope: str) -> str:
+    """A child scope's short name: `…/blobServices/default/containers/raw` → `raw`."""
+    return scope.rstrip("/").rsplit("/", 1)[-1]

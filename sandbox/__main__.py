@@ -1,4 +1,5 @@
-"""`python -m sandbox [WORLD] [--port N] [--latency-ms X]`: run the sandbox standalone until interrupted."""
+"""`python -m sandbox [WORLD] [--port N] [--latency-ms X] [--as-written]`: run the sandbox standalone until
+interrupted. The world is rebased to the wall clock (it reads "as of now"); `--as-written` keeps its dates."""
 
 from __future__ import annotations
 
@@ -17,9 +18,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("world", nargs="?", help="world YAML file (default: the bundled sample tenant)")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request")
+    parser.add_argument(
+        "--as-written",
+        action="store_true",
+        help="keep the world's own dates (default: move every time by wall clock minus the world's now)",
+    )
     args = parser.parse_args(argv)
     try:
-        world = load_world(args.world)
+        world = load_world(args.world, rebase_to=None if args.as_written else "now")
     except (OSError, WorldError) as exc:
         print(f"sandbox: cannot load the world: {exc}", file=sys.stderr)
         return 2

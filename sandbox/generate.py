@@ -9,7 +9,8 @@ bypass (403 `AuthorizationFailure`). Every cause names its own storage account, 
 sources are distinct root causes, not a storm.
 
 Run times are relative to `now` (default: the wall clock at generation), because the watcher compares run
-end times with its own clock and a lookback window.
+end times with its own clock and a lookback window. The world says its `now`, so `load_world` rebases it
+like any world (to the wall clock by default): a file generated last month still reads as of today.
 
     python -m sandbox.generate SOURCES SCANS_PER_SOURCE [--failing N] [--seed S] > world.yaml
 """

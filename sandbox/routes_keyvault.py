@@ -2,6 +2,9 @@
 
 Ids keep the vault's real host (`https://NAME.vault.azure.net/secrets/…`) because the SDK parses them that
 way; next links point at the sandbox. Reading a value is served but flagged on the recorded request.
+
+A soft-deleted secret (its versions carry `deletedDate` in the world) is gone from `/secrets` (404
+SecretNotFound, as Key Vault answers) and listed under `/deletedsecrets` with its deletion and purge dates.
 """
 
 from __future__ import annotations
@@ -26,9 +29,13 @@ async def handle(ctx: Context, request: web.Request) -> web.Response:
     secrets = ctx.world.key_vaults.get(vault)
     if secrets is None:
         raise ApiError(404, "VaultNotFound", f"The vault '{vault}' does not exist in the sandbox world.")
-    if request.method != "GET" or len(parts) < 2 or parts[1].lower() != "secrets":
+    collection = parts[1].lower() if len(parts) >= 2 else ""
+    if request.method != "GET" or collection not in ("secrets", "deletedsecrets"):
         raise ApiError(400, "BadParameter", f"The sandbox serves secret reads only, not '{request.path}'.")
     rest = parts[2:]
+    if collection == "deletedsecrets":
+        return _deleted(ctx, request, vault, secrets, rest)
+    secrets = {n: v for n, v in secrets.items() if not _is_deleted(v)}
     if not rest or rest == [""]:
         return _list(ctx, request, [_secret_item(ctx, vault, n, v) for n, v in secrets.items() if v])
     name, versions = _secret(secrets, rest[0])
@@ -61,6 +68,44 @@ def _secret(
         "secret you may be able to recover it using the correct recovery command. For help resolving this "
         "issue, please see https://go.microsoft.com/fwlink/?linkid=2125182",
     )
+
+
+def _is_deleted(versions: tuple[SecretVersionSpec, ...]) -> bool:
+    return bool(versions) and all(v.deleted_date is not None for v in versions)
+
+
+def _deleted(
+    ctx: Context,
+    request: web.Request,
+    vault: str,
+    secrets: Mapping[str, tuple[SecretVersionSpec, ...]],
+    rest: list[str],
+) -> web.Response:
+    """`GET /deletedsecrets` (every page) and `GET /deletedsecrets/{name}`: properties, never a value."""
+    deleted = {n: v for n, v in secrets.items() if _is_deleted(v)}
+    if not rest or rest == [""]:
+        return _list(ctx, request, [_deleted_item(ctx, vault, n, v) for n, v in deleted.items()])
+    if len(rest) == 1:
+        for name, versions in deleted.items():
+            if name.lower() == rest[0].lower():
+                return json_response(_deleted_item(ctx, vault, name, versions))
+        raise ApiError(
+            404, "SecretNotFound", f"Deleted Secret not found: {rest[0]}. It may have been purged."
+        )
+    raise ApiError(400, "BadParameter", f"The path '{request.path}' is not a Key Vault secrets path.")
+
+
+def _deleted_item(ctx: Context, vault: str, name: str, versions: tuple[SecretVersionSpec, ...]) -> Json:
+    """A DeletedSecretItem: the current version's properties with the deletion's dates and recovery id."""
+    item = _common(ctx, _latest(versions), f"https://{vault}.vault.azure.net/secrets/{name}")
+    deleted = max(v.deleted_date or 0 for v in versions)
+    days = int(item["attributes"].get("recoverableDays") or 90)
+    return {
+        "recoveryId": f"https://{vault}.vault.azure.net/deletedsecrets/{name}",
+        "deletedDate": deleted,
+        "scheduledPurgeDate": deleted + days * 86400,
+        **item,
+    }
 
 
 def _list(ctx: Context, request: web.Request, items: list[Json]) -> web.Response:

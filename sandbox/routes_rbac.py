@@ -1,7 +1,18 @@
-"""Role assignments and role definitions (Microsoft.Authorization) with ARM's scope and filter semantics.
+"""Role assignments, role definitions and deny assignments (Microsoft.Authorization) with ARM's scope
+and filter semantics.
 
-No filter: assignments at, above and below the scope. `atScope()`: at or above only. `principalId eq`:
-that object directly. `assignedTo()`: the object or any group it belongs to, transitively.
+Role assignments: no filter = at, above and below the scope; `atScope()` = at or above only;
+`principalId eq` = that object directly; `assignedTo()` = the object or any group it belongs to,
+transitively (at, above and below unless `atScope()` is given too).
+https://learn.microsoft.com/en-us/rest/api/authorization/role-assignments/list-for-scope
+
+Deny assignments: no filter = at, above and below; `atScope()` = at or above; `denyAssignmentName eq`
+= by display name; `principalId eq` = those listing the object in `principals`; `gdprExportPrincipalId eq`
+= those listing it in `principals` or `excludePrincipals`, name and description only.
+https://learn.microsoft.com/en-us/rest/api/authorization/deny-assignments/list-for-scope
+
+Role definitions: the world's `roleDefinitions`, then the product's bundled built-ins (a world entry with
+a built-in's GUID overrides it), by id at `/providers/…/roleDefinitions/{guid}` or under any scope.
 """
 
 from __future__ import annotations
@@ -38,6 +49,11 @@ def handle(ctx: Context, request: web.Request, scope: str, rest: str) -> web.Res
         return _list(ctx, request, _definitions(ctx, scope, query_param(request.query, "$filter") or ""))
     if kind == "roledefinitions" and len(parts) == 3:
         return json_response(_definition(ctx, scope, parts[2]))
+    if kind == "denyassignments" and len(parts) == 2:
+        filter_text = query_param(request.query, "$filter") or ""
+        return _list(ctx, request, _deny_assignments(ctx, scope, filter_text))
+    if kind == "denyassignments" and len(parts) == 3:
+        return json_response(_deny_assignment(ctx, scope, parts[2]))
     raise ApiError(
         400,
         "InvalidResourceType",
@@ -188,8 +204,113 @@ def _definitions(ctx: Context, scope: str, filter_text: str) -> list[Json]:
         for d in ctx.world.role_definitions
         if any(is_at_or_above(s, scope) for s in d["properties"].get("assignableScopes", ["/"]))
     ]
-    candidates = customs + [builtin_wire(ctx, scope, r) for r in ctx.builtin_roles.values()]
+    overridden = {str(d["name"]).lower() for d in ctx.world.role_definitions}
+    builtins = [
+        builtin_wire(ctx, scope, r) for guid, r in ctx.builtin_roles.items() if guid not in overridden
+    ]
+    candidates = customs + builtins
     fields = {"rolename": "roleName", "type": "type"}
     return [
         d for d in candidates if all(str(d["properties"].get(fields[f], "")).lower() == v for f, v in wanted)
     ]
+
+
+# --- deny assignments ----------------------------------------------------------------------------------
+
+_DENY_FIELDS = ("denyassignmentname", "principalid", "gdprexportprincipalid")
+
+
+def _deny_assignments(ctx: Context, scope: str, filter_text: str) -> list[Json]:
+    at_scope = False
+    wanted: list[tuple[str, str]] = []
+    for clause in split_and(filter_text):
+        if _AT_SCOPE.match(clause):
+            at_scope = True
+        elif (eq := eq_clause(clause)) and eq[0].lower() in _DENY_FIELDS:
+            wanted.append((eq[0].lower(), eq[1].lower()))
+        else:
+            raise ApiError(
+                400,
+                "UnsupportedQuery",
+                f"The filter '{filter_text}' is not supported. Supported filters are 'atScope()', "
+                "'denyAssignmentName eq '{value}'', 'principalId eq '{value}'' and "
+                "'gdprExportPrincipalId eq '{value}''.",
+            )
+    found = []
+    gdpr = any(field == "gdprexportprincipalid" for field, _ in wanted)
+    for doc in ctx.world.deny_assignments:
+        wire = deny_wire(doc)
+        props = wire["properties"]
+        where = props["scope"]
+        if not (is_at_or_above(where, scope) or (not at_scope and is_at_or_above(scope, where))):
+            continue
+        if all(_deny_matches(props, field, value) for field, value in wanted):
+            found.append(_gdpr_view(wire) if gdpr else wire)
+    return found
+
+
+def _ids(principals: Any) -> set[str]:
+    return {str(p.get("id", "")).lower() for p in principals or []}
+
+
+def _deny_matches(props: Json, field: str, value: str) -> bool:
+    if field == "denyassignmentname":
+        return str(props.get("denyAssignmentName", "")).lower() == value
+    listed = _ids(props.get("principals"))
+    if field == "principalid":
+        return value in listed
+    return value in listed | _ids(props.get("excludePrincipals"))
+
+
+def _gdpr_view(wire: Json) -> Json:
+    """`gdprExportPrincipalId` answers only the name and the description."""
+    props = wire["properties"]
+    keep = {"denyAssignmentName": props["denyAssignmentName"], "description": props.get("description")}
+    return {**{k: wire[k] for k in ("id", "type", "name")}, "properties": keep}
+
+
+def _deny_assignment(ctx: Context, scope: str, name: str) -> Json:
+    for doc in ctx.world.deny_assignments:
+        wire = deny_wire(doc)
+        if wire["name"].lower() == name.lower() and normalise(wire["properties"]["scope"]) == normalise(
+            scope
+        ):
+            return wire
+    raise ApiError(404, "DenyAssignmentNotFound", f"The deny assignment '{name}' is not found.")
+
+
+def deny_wire(doc: Json) -> Json:
+    """A world deny assignment in the 2022-04-01 wire shape (defaults filled in, ids derived)."""
+    given = doc["properties"]
+    scope = "/" + str(given["scope"]).strip("/") if str(given["scope"]).strip("/") else "/"
+    name = str(
+        doc.get("name") or uuid.uuid5(uuid.NAMESPACE_URL, f"deny|{scope}|{given.get('denyAssignmentName')}")
+    )
+    props: Json = {
+        "denyAssignmentName": name,
+        "description": None,
+        "scope": scope,
+        "doNotApplyToChildScopes": False,
+        "excludePrincipals": [],
+        "isSystemProtected": True,
+        "condition": None,
+        "conditionVersion": None,
+        # not invented: a world that wants a date (a finding's `causeSince`) writes its own
+        "createdOn": None,
+        "updatedOn": None,
+        "createdBy": None,
+        "updatedBy": None,
+    }
+    props.update(copy.deepcopy(given))
+    props["scope"] = scope
+    props["permissions"] = [
+        {"actions": [], "notActions": [], "dataActions": [], "notDataActions": [], **p}
+        for p in props.get("permissions") or []
+    ]
+    return {
+        "id": doc.get("id")
+        or f"{scope.rstrip('/')}/providers/Microsoft.Authorization/denyAssignments/{name}",
+        "type": "Microsoft.Authorization/denyAssignments",
+        "name": name,
+        "properties": props,
+    }

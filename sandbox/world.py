@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+
+from sandbox.rebase import shift_document, shift_for
 
 Json = dict[str, Any]
 
@@ -36,6 +38,21 @@ class Principal:
     user_principal_name: str | None = None
     mail: str | None = None
     member_of: tuple[str, ...] = ()
+    service_principal_type: str | None = None
+    """Graph's `servicePrincipalType` (world key of the same name); default `Application` with an appId."""
+    password_credentials: tuple[Json, ...] = ()
+    """Graph `passwordCredential`s (client secrets: keyId, displayName, hint, startDateTime, endDateTime)."""
+    key_credentials: tuple[Json, ...] = ()
+    """Graph `keyCredential`s (certificates: keyId, displayName, type, usage, startDateTime, endDateTime)."""
+
+    @property
+    def has_application(self) -> bool:
+        """An app registration (Graph `application`) here: a service principal of type Application."""
+        return (
+            self.type == "ServicePrincipal"
+            and self.app_id is not None
+            and (self.service_principal_type or "Application") == "Application"
+        )
 
 
 @dataclass(frozen=True)
@@ -46,12 +63,17 @@ class Subscription:
 
 @dataclass(frozen=True)
 class SecretVersionSpec:
-    """One version of a Key Vault secret as the world describes it (times as unix seconds)."""
+    """One version of a Key Vault secret as the world describes it (times as unix seconds).
+
+    `deleted_date` (world key `deletedDate`) marks the secret soft-deleted: Key Vault deletes a secret with
+    all its versions, so either every version of a secret carries it or none does.
+    """
 
     version: str
     attributes: Json
     content_type: str | None = None
     tags: Json = field(default_factory=dict)
+    deleted_date: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,19 +114,34 @@ class World:
     resources: tuple[Json, ...] = ()
     role_definitions: tuple[Json, ...] = ()
     role_assignments: tuple[Json, ...] = ()
+    deny_assignments: tuple[Json, ...] = ()
     policy_states: tuple[Json, ...] = ()
     key_vaults: Mapping[str, Mapping[str, tuple[SecretVersionSpec, ...]]] = field(default_factory=dict)
     purview: Mapping[str, PurviewAccount] = field(default_factory=dict)
     faults: tuple[FaultSpec, ...] = ()
     page_size: int = DEFAULT_PAGE_SIZE
+    shift: timedelta = timedelta(0)
+    """How far `load_world` moved every time of the file (whole seconds); zero when not rebased."""
 
     @property
     def accounts(self) -> list[str]:
         return list(self.purview)
 
 
-def load_world(source: str | os.PathLike[str] | Mapping[str, Any] | None = None) -> World:
-    """Load a world from a YAML path, an already parsed mapping, or (None) the bundled sample tenant."""
+RebaseTo = datetime | Literal["now"] | None
+
+
+def load_world(
+    source: str | os.PathLike[str] | Mapping[str, Any] | None = None, *, rebase_to: RebaseTo = "now"
+) -> World:
+    """Load a world from a YAML path, an already parsed mapping, or (None) the bundled sample tenant.
+
+    A world with a `now` is rebased: every time in it moves by (`rebase_to` − `now`), in whole seconds,
+    so it reads as of that moment (see `sandbox.rebase`). `rebase_to="now"` (the default, what the
+    product's `demo`, `check --sandbox` and `serve --sandbox` get) is the wall clock at load; a datetime is
+    a fixed clock (deterministic tests of "as of" behaviour); None keeps the file's own times (tests that
+    assert the dates written in a world file).
+    """
     if source is None:
         text = (resources.files("sandbox") / "worlds" / "sample.yaml").read_text(encoding="utf-8")
         raw: Any = yaml.safe_load(text)
@@ -114,7 +151,18 @@ def load_world(source: str | os.PathLike[str] | Mapping[str, Any] | None = None)
         raw = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise WorldError("the world must be a mapping at the top level")
-    return parse_world(_plain(raw))
+    return _rebased(_plain(raw), rebase_to)
+
+
+def _rebased(raw: Json, rebase_to: RebaseTo) -> World:
+    """Parse `raw`, first moving its times to `rebase_to` when it has a `now` (worlds without stay put)."""
+    if rebase_to is None or raw.get("now") is None:
+        return parse_world(raw)
+    written_now = _parse_time(raw["now"], "now")
+    target = rebase_to if isinstance(rebase_to, datetime) else datetime.now(UTC)
+    delta = shift_for(written_now, target)
+    world = parse_world(shift_document(raw, delta))
+    return replace(world, shift=delta)
 
 
 def parse_world(raw: Json) -> World:
@@ -137,6 +185,9 @@ def parse_world(raw: Json) -> World:
         ),
         role_assignments=tuple(
             _role_assignment(a, f"roleAssignments[{i}]") for i, a in enumerate(_list(raw, "roleAssignments"))
+        ),
+        deny_assignments=tuple(
+            _deny_assignment(d, f"denyAssignments[{i}]") for i, d in enumerate(_list(raw, "denyAssignments"))
         ),
         policy_states=tuple(
             _require(s, f"policyStates[{i}]", "resourceId") for i, s in enumerate(_list(raw, "policyStates"))
@@ -222,6 +273,9 @@ def _principal(value: Any, where: str) -> Principal:
     member_of = doc.get("memberOf") or []
     if not isinstance(member_of, list) or not all(isinstance(g, str) for g in member_of):
         raise WorldError(f"{where}: memberOf must be a list of group ids")
+    sp_type = doc.get("servicePrincipalType")
+    if sp_type is not None and (doc["type"] != "ServicePrincipal" or not isinstance(sp_type, str)):
+        raise WorldError(f"{where}: servicePrincipalType is a string, for a ServicePrincipal only")
     return Principal(
         id=doc["id"],
         type=doc["type"],
@@ -230,7 +284,38 @@ def _principal(value: Any, where: str) -> Principal:
         user_principal_name=doc.get("userPrincipalName"),
         mail=doc.get("mail"),
         member_of=tuple(member_of),
+        service_principal_type=sp_type,
+        password_credentials=_credentials(doc, "passwordCredentials", where, _PASSWORD_CREDENTIAL),
+        key_credentials=_credentials(doc, "keyCredentials", where, _KEY_CREDENTIAL),
     )
+
+
+# Graph's passwordCredential and keyCredential with every property (null when the world omits it); the
+# secret text and the key itself are never served. https://learn.microsoft.com/graph/api/resources/passwordcredential
+_PASSWORD_CREDENTIAL = ("customKeyIdentifier", "displayName", "endDateTime", "hint", "keyId", "secretText",
+                        "startDateTime")  # fmt: skip
+_KEY_CREDENTIAL = ("customKeyIdentifier", "displayName", "endDateTime", "key", "keyId", "startDateTime",
+                   "type", "usage")  # fmt: skip
+_NEVER_SERVED = ("secretText", "key")
+
+
+def _credentials(doc: Json, key: str, where: str, fields: tuple[str, ...]) -> tuple[Json, ...]:
+    items = doc.get(key) or []
+    if not isinstance(items, list):
+        raise WorldError(f"{where}.{key}: expected a list")
+    out: list[Json] = []
+    for i, item in enumerate(items):
+        spot = f"{where}.{key}[{i}]"
+        cred = _require(item, spot, "keyId")
+        for time_key in ("startDateTime", "endDateTime"):
+            if cred.get(time_key) is not None:
+                _parse_time(cred[time_key], f"{spot}.{time_key}")
+        full = {name: None for name in fields} | {k: v for k, v in cred.items() if k not in _NEVER_SERVED}
+        if key == "keyCredentials":
+            full["type"] = full["type"] or "AsymmetricX509Cert"
+            full["usage"] = full["usage"] or "Verify"
+        out.append(full)
+    return tuple(out)
 
 
 def _subscription(value: Any, where: str) -> Subscription:
@@ -276,6 +361,19 @@ def _role_assignment(value: Any, where: str) -> Json:
     return doc
 
 
+def _deny_assignment(value: Any, where: str) -> Json:
+    """An ARM deny assignment: `properties.scope`, `permissions` and `principals` ({id, type}) required."""
+    doc = _mapping(value, where)
+    props = _require(doc.get("properties"), f"{where}.properties", "scope")
+    for key in ("permissions", "principals"):
+        if not isinstance(props.get(key), list) or not props[key]:
+            raise WorldError(f"{where}.properties: missing non-empty list '{key}'")
+    for key in ("principals", "excludePrincipals"):
+        for i, principal in enumerate(props.get(key) or []):
+            _require(principal, f"{where}.properties.{key}[{i}]", "id")
+    return doc
+
+
 def _key_vaults(value: Any) -> dict[str, dict[str, tuple[SecretVersionSpec, ...]]]:
     vaults: dict[str, dict[str, tuple[SecretVersionSpec, ...]]] = {}
     for vault, body in _mapping(value, "keyVaults").items():
@@ -287,6 +385,12 @@ def _key_vaults(value: Any) -> dict[str, dict[str, tuple[SecretVersionSpec, ...]
             )
             for name, versions in secrets.items()
         }
+        for name, specs in vaults[vault.lower()].items():
+            if len({spec.deleted_date is None for spec in specs}) > 1:
+                raise WorldError(
+                    f"keyVaults.{vault}.secrets.{name}: a secret is soft-deleted with all its versions "
+                    "(give every version a deletedDate, or none)"
+                )
     return vaults
 
 
@@ -305,6 +409,11 @@ def _secret_version(value: Any, where: str) -> SecretVersionSpec:
         attributes=attrs,
         content_type=doc.get("contentType"),
         tags=dict(doc.get("tags") or {}),
+        deleted_date=(
+            to_unix(doc["deletedDate"], f"{where}.deletedDate")
+            if doc.get("deletedDate") is not None
+            else None
+        ),
     )
 
 

@@ -14,7 +14,15 @@ from typing import Any
 
 from checks.errors import GatewayError, NotFoundError
 from checks.facts import Facts, Gateways
-from checks.gateways.api import Json, Permission, RoleAssignment, RoleDefinition, SecretVersion
+from checks.gateways.api import (
+    DenyAssignment,
+    DenyPrincipal,
+    Json,
+    Permission,
+    RoleAssignment,
+    RoleDefinition,
+    SecretVersion,
+)
 from checks.target import Target
 
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
@@ -177,13 +185,16 @@ class FakeWorld:
         return seen
 
     async def role_assignments(self, scope: str, principal_id: str) -> list[RoleAssignment]:
+        """As ARM's `assignedTo()`: direct or through groups, at, above and below the scope."""
         self._call(f"arm.role_assignments:{scope.lower()}:{principal_id.lower()}")
         ancestors = _ancestors(scope)
+        below = scope.lower().rstrip("/") + "/"
         ids = {principal_id.lower()} | self._groups_of(principal_id)
         out = []
         for a in self.world.get("roleAssignments", []):
             p = a["properties"]
-            if p["principalId"].lower() in ids and (p["scope"].lower().rstrip("/") or "/") in ancestors:
+            where = p["scope"].lower().rstrip("/") or "/"
+            if p["principalId"].lower() in ids and (where in ancestors or where.startswith(below)):
                 out.append(
                     RoleAssignment(
                         id=a["id"],
@@ -192,6 +203,31 @@ class FakeWorld:
                         principal_id=p["principalId"],
                         principal_type=p.get("principalType"),
                         condition=p.get("condition"),
+                    )
+                )
+        return out
+
+    async def deny_assignments(self, scope: str) -> list[DenyAssignment]:
+        """As ARM's `atScope()`: the world's `denyAssignments` at the scope or above it."""
+        self._call(f"arm.deny_assignments:{scope.lower().rstrip('/')}")
+        ancestors = _ancestors(scope)
+        out = []
+        for d in self.world.get("denyAssignments", []):
+            p = d["properties"]
+            if (p["scope"].lower().rstrip("/") or "/") in ancestors:
+                out.append(
+                    DenyAssignment(
+                        id=d["id"],
+                        name=p.get("denyAssignmentName") or d["name"],
+                        scope=p["scope"],
+                        permissions=tuple(_perm(x) for x in p.get("permissions", [])),
+                        principals=tuple(_principal(x) for x in p.get("principals", [])),
+                        exclude_principals=tuple(_principal(x) for x in p.get("excludePrincipals", [])),
+                        do_not_apply_to_child_scopes=bool(p.get("doNotApplyToChildScopes")),
+                        is_system_protected=p.get("isSystemProtected"),
+                        condition=p.get("condition"),
+                        description=p.get("description"),
+                        created_on=_when(p.get("createdOn")),
                     )
                 )
         return out
@@ -218,7 +254,7 @@ class FakeWorld:
         self._call(f"kv.versions:{vault_url.lower().rstrip('/')}:{name}")
         vault = vault_url.split("//", 1)[-1].split(".", 1)[0].split("/")[0]
         secrets = self.world.get("keyVaults", {}).get(vault, {}).get("secrets", {})
-        if name not in secrets:
+        if name not in secrets or _soft_deleted(secrets[name]):
             raise NotFoundError(f"list versions of secret {name}", status=404, code="SecretNotFound")
         out = []
         for v in secrets[name]:
@@ -236,6 +272,25 @@ class FakeWorld:
             )
         return out
 
+    async def deleted_secrets(self, vault_url: str) -> list[Json]:
+        """A secret whose versions all carry `deletedDate` is soft-deleted (the sandbox's world format)."""
+        self._call(f"kv.deleted:{vault_url.lower().rstrip('/')}")
+        vault = vault_url.split("//", 1)[-1].split(".", 1)[0].split("/")[0]
+        secrets = self.world.get("keyVaults", {}).get(vault, {}).get("secrets", {})
+        out = []
+        for name, versions in secrets.items():
+            if _soft_deleted(versions):
+                deleted = max(_when(v["deletedDate"]) or NOW for v in versions)
+                out.append(
+                    {
+                        "name": name,
+                        "recoveryId": f"https://{vault}.vault.azure.net/deletedsecrets/{name}",
+                        "deletedDate": deleted.isoformat().replace("+00:00", "Z"),
+                        "scheduledPurgeDate": None,
+                    }
+                )
+        return out
+
     # GraphApi -----------------------------------------------------------------------------------
     async def service_principal_by_app_id(self, app_id: str) -> Json | None:
         self._call(f"graph.sp:{app_id}")
@@ -251,6 +306,21 @@ class FakeWorld:
                 return {"id": p["id"], "displayName": p.get("displayName"), "userPrincipalName": upn}
         return None
 
+    async def transitive_group_ids(self, object_id: str) -> frozenset[str]:
+        """The world's `principals[].memberOf`, transitively; an id no principal has is Graph's 404."""
+        self._call(f"graph.groups:{object_id.lower()}")
+        if not any(p["id"].lower() == object_id.lower() for p in self.world.get("principals", [])):
+            raise NotFoundError(
+                f"list the groups of {object_id} in Microsoft Graph",
+                status=404,
+                code="Request_ResourceNotFound",
+            )
+        return frozenset(self._groups_of(object_id))
+
+
+def _soft_deleted(versions: list[Json]) -> bool:
+    return bool(versions) and all(v.get("deletedDate") for v in versions)
+
 
 def _perm(p: dict[str, Any]) -> Permission:
     return Permission(
@@ -258,4 +328,9 @@ def _perm(p: dict[str, Any]) -> Permission:
         not_actions=tuple(p.get("notActions", [])),
         data_actions=tuple(p.get("dataActions", [])),
         not_data_actions=tuple(p.get("notDataActions", [])),
+        condition=p.get("condition"),
     )
+
+
+def _principal(p: dict[str, Any]) -> DenyPrincipal:
+    return DenyPrincipal(id=p["id"], type=p.get("type"))

@@ -3,6 +3,14 @@
 Compares each secret's newest enabled version with the scan's last successful run, and the version a
 credential pins with the newest one: a scan that used to work and now fails is often reading a value
 rotated after its last success, or an old pinned version.
+
+A rotation is a new *version*: Key Vault stores a new value only as a new version, whose `created` is when
+it was set; `updated` also moves when someone edits a version's attributes (enabled, exp, nbf, tags,
+content type), which leaves the value as it was. So rotations are decided on `created` alone.
+https://learn.microsoft.com/en-us/azure/key-vault/secrets/about-secrets#secret-attributes ("created
+indicates when this version of the secret was created"; "updated indicates when this version of the secret
+was updated") and https://learn.microsoft.com/en-us/rest/api/keyvault/secrets/set-secret ("If the named
+secret already exists, Azure Key Vault creates a new version of that secret").
 """
 
 from __future__ import annotations
@@ -57,8 +65,9 @@ def last_success(runs: list[Json]) -> LastSuccess | None:
     return max(done, key=lambda s: s.end, default=None)
 
 
-def _changed(v: SecretVersion) -> datetime:
-    return max(v.created or EPOCH, v.updated or EPOCH)
+def _created(v: SecretVersion) -> datetime:
+    """When this version's value was set; `updated` only stands in for a version without `created`."""
+    return v.created or v.updated or EPOCH
 
 
 def newest_enabled(versions: list[SecretVersion]) -> SecretVersion | None:
@@ -76,18 +85,18 @@ def reasons(
 ) -> list[Reason]:
     """Why the secret the scan reads may no longer be what worked at its last success."""
     found = []
-    changed = _changed(newest)
-    if changed > success.end:
+    created = _created(newest)
+    if created > success.end:
         found.append(
             Reason(
                 "rotated after the last successful run",
-                f"secret {secret.ref.secret_name} changed on {human_time(changed)} (version "
-                f"{newest.version}), after the last successful run ({human_time(success.end)})",
+                f"secret {secret.ref.secret_name} got a new version {newest.version} on "
+                f"{human_time(created)}, after the last successful run ({human_time(success.end)})",
             )
         )
     pin = secret.ref.secret_version.lower()
     old = next((v for v in versions if pin and v.version.lower() == pin), None)
-    if old is not None and old.version.lower() != newest.version.lower() and _changed(old) < changed:
+    if old is not None and old.version.lower() != newest.version.lower() and _created(old) < created:
         found.append(
             Reason(
                 "the credential pins an older version",
@@ -108,14 +117,20 @@ def judge(secret: VaultSecret, versions: list[SecretVersion], success: LastSucce
         **secret.evidence(),
         "lastSuccessfulRun": {"id": success.run_id, "endTime": iso(success.end)},
         "newestEnabledVersion": newest.version,
-        "newestChanged": iso(_changed(newest)),
+        "newestCreated": iso(_created(newest)),
+        "newestUpdated": iso(newest.updated),
     }
     found = reasons(secret, newest, versions, success)
     if not found:
         detail = (
-            f"{label} last changed on {human_time(_changed(newest))}, before the last successful run "
-            f"({human_time(success.end)})."
+            f"{label}: its newest enabled version {newest.version} was created on "
+            f"{human_time(_created(newest))}, before the last successful run ({human_time(success.end)})."
         )
+        if newest.updated and newest.updated > success.end:
+            detail += (
+                f" Its attributes were edited on {human_time(newest.updated)} (an expiry, tags or the "
+                "enabled flag), which does not change the value."
+            )
         return META.finding(
             Status.PASS,
             f"{label} unchanged since the last successful run",

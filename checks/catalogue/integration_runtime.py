@@ -3,7 +3,11 @@ connected" (scans no longer run), plus a managed VNet IR's private endpoints.
 
 One finding set per runtime, however many scans use it (the scans are listed in the evidence). The IR's
 `/status` strings are untyped in Purview's spec: known-good and known-bad values are decided, anything else
-is reported as not understood rather than guessed.
+is reported as not understood rather than guessed. A failing runtime's evidence carries `causeSince`, its
+last contact (or a node's expiry), so a success older than that does not overrule the fail.
+
+Managed private endpoints are judged by `checks.runtimes.judge_endpoints`, the function private-network
+uses for the same endpoints, so the two checks never disagree about one.
 """
 
 from __future__ import annotations
@@ -11,15 +15,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from checks.check import Check, CheckMeta
 from checks.errors import GatewayError, NotFoundError
 from checks.gateways.api import Json
 from checks.model import Finding, Status, worst
-from checks.runtimes import scan_runtime_name
-from checks.secret_refs import Problem, collect, human_time
+from checks.runtimes import (
+    VAULT_NEEDS,
+    Need,
+    TargetJudgement,
+    judge_endpoints,
+    scan_runtime_name,
+    source_needs,
+)
+from checks.secret_refs import collect, human_time, iso
 from checks.sections import SCANS_NO_LONGER_RUN
 from checks.target import Target
 from checks.times import parse_time
@@ -29,16 +40,14 @@ META = CheckMeta(
     title="Integration runtime",
     sections=(SCANS_NO_LONGER_RUN,),
     description=(
-        "The scan's self-hosted integration runtime exists, is online (state and nodes), was in contact "
-        "within the hour, has not expired, and runs the latest version or auto-updates; a managed VNet "
-        "runtime's private endpoints to the source and Key Vaults are approved."
+        "The scan's self-hosted integration runtime exists, is online (state and nodes; Limited with a node "
+        "online and in contact, or a node Upgrading, is a warning), was in contact within the hour, has not "
+        "expired, and runs the latest version or auto-updates; a managed VNet runtime's private endpoints "
+        "to the source and Key Vaults are provisioned and approved for the sub-resource the scan reads."
     ),
 )
 T = TypeVar("T")
-HEALTHY_STATES = frozenset({"online", "active", "running", "started"})
-BAD_STATES = frozenset(
-    {"offline", "limited", "needregistration", "accessdenied", "stopped", "initializefailed"}
-)
+CAUSE_SINCE = "causeSince"  # checks/run_evidence.py: when the failing state came into being
 BAD_VERSION_STATUS = frozenset({"expired", "upgraderequired"})
 STALE_CONTACT = timedelta(hours=1)
 SHIR_DOWNLOAD = "https://www.microsoft.com/download/details.aspx?id=39717"
@@ -64,6 +73,16 @@ class IrUse:
 
     def evidence(self) -> dict[str, Any]:
         return {"integrationRuntime": self.name, "scans": self.scan_names}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a finding is not a pass, its fix lines, and since when it holds (when known)."""
+
+    status: Status
+    sentence: str
+    fix: list[str] = field(default_factory=list)
+    since: datetime | None = None
 
 
 def _norm(value: Any) -> str:
@@ -100,32 +119,85 @@ def _nodes(tp: Json) -> list[Json] | None:
     return [n for n in nodes if isinstance(n, dict)] if isinstance(nodes, list) else None
 
 
-def state_problems(target: Target, ir: str, state: str, machines: list[str]) -> list[Problem]:
-    where = ", ".join(machines) or "the SHIR machine"
-    norm = _norm(state)
-    if norm in HEALTHY_STATES:
-        return []
-    if norm in {"needregistration", "accessdenied"}:
-        return [Problem(Status.FAIL, f"state is {state}", _register_fix(ir, where))]
-    if norm in BAD_STATES:
-        return [Problem(Status.FAIL, f"state is {state}", _start_fix(target, where))]
-    return [Problem(Status.WARN, f"state {state or '(none)'} is not one the bot understands")]
+# Runtime `state` and node `status` per the Data Factory monitoring page, which Purview's SHIR shares:
+# "Online: all nodes are online. Offline: no node is online. Limited: not all nodes in this self-hosted
+# integration runtime are in a healthy state; a warning that some nodes might be down"; a node
+# "Upgrading" is being auto-updated; NeedRegistration / AccessDenied need the node registered again.
+# https://learn.microsoft.com/en-us/azure/data-factory/monitor-integration-runtime#self-hosted-integration-runtime
+# Purview's own `state` is an untyped string (its spec's example says `Active`):
+# https://learn.microsoft.com/en-us/rest/api/purview/scanningdataplane/integration-runtimes/get-status
+HEALTHY_STATES = frozenset({"online", "active", "running", "started"})
+LIMITED_STATE = "limited"
+TRANSIT = frozenset({"upgrading", "initializing", "starting"})
+REGISTER_STATES = frozenset({"needregistration", "accessdenied", "expired"})
+DOWN_STATES = frozenset({"offline", "stopped", "stopping", "initializefailed"})
 
 
 def _online(node: Json) -> bool:
     return _norm(node.get("status")) == "online"
 
 
+def _in_transit(node: Json) -> bool:
+    return _norm(node.get("status")) in TRANSIT
+
+
+def _in_contact(target: Target, node: Json) -> bool:
+    """Online and heard from within the hour (a node that reports no lastConnectTime is given the benefit)."""
+    contact = parse_time(node.get("lastConnectTime"))
+    return _online(node) and (contact is None or target.now - contact <= STALE_CONTACT)
+
+
+def last_contact(nodes: list[Json] | None) -> datetime | None:
+    """When any node last connected: the moment the runtime was last known in contact."""
+    times = [t for n in nodes or [] if (t := parse_time(n.get("lastConnectTime"))) is not None]
+    return max(times, default=None)
+
+
+def state_problems(target: Target, ir: str, state: str, nodes: list[Json] | None) -> list[Problem]:
+    where = ", ".join(_machine(n) for n in nodes or []) or "the SHIR machine"
+    since = last_contact(nodes)
+    norm = _norm(state)
+    if norm in HEALTHY_STATES:
+        return []
+    if norm == LIMITED_STATE:
+        if nodes is None:
+            return [Problem(Status.WARN, f"state is {state}: some nodes are down (the status lists none)")]
+        alive = [n for n in nodes if _in_contact(target, n)]
+        if alive:
+            up = ", ".join(_node_name(n) for n in alive)
+            sentence = f"state is {state}: some nodes are down, {up} is Online and in contact"
+            return [Problem(Status.WARN, sentence)]
+        sentence = f"state is {state} and no node is Online and in contact"
+        return [Problem(Status.FAIL, sentence, _start_fix(target, where), since)]
+    if norm in TRANSIT:
+        return [Problem(Status.WARN, f"state is {state}: in transit, scans wait until it is Online")]
+    if norm in REGISTER_STATES:
+        return [Problem(Status.FAIL, f"state is {state}", _register_fix(ir, where), since)]
+    if norm in DOWN_STATES:
+        return [Problem(Status.FAIL, f"state is {state}", _start_fix(target, where), since)]
+    return [Problem(Status.WARN, f"state {state or '(none)'} is not one the bot understands")]
+
+
 def online_problems(target: Target, ir: str, nodes: list[Json]) -> list[Problem]:
-    """At least one node must be Online; other nodes not Online only weaken the runtime."""
+    """At least one node must be Online; one that is Upgrading is in transit; other nodes not Online only
+    weaken the runtime."""
     if not nodes:
         return [Problem(Status.FAIL, "no node is registered", _register_fix(ir, "the SHIR machine"))]
     if not any(_online(n) for n in nodes):
         listed = ", ".join(f"{_node_name(n)}: {n.get('status')}" for n in nodes)
+        moving = [n for n in nodes if _in_transit(n)]
+        if moving:
+            names = ", ".join(_node_name(n) for n in moving)
+            sentence = f"no node is Online yet ({listed}): {names} in transit, scans wait until it is back"
+            return [Problem(Status.WARN, sentence)]
         fixes = [line for n in nodes for line in _start_fix(target, _machine(n))]
-        return [Problem(Status.FAIL, f"no node is Online ({listed})", fixes)]
+        return [Problem(Status.FAIL, f"no node is Online ({listed})", fixes, last_contact(nodes))]
     return [
-        Problem(Status.WARN, f"node {_node_name(n)} is {n.get('status')}", _start_fix(target, _machine(n)))
+        Problem(Status.WARN, f"node {_node_name(n)} is {n.get('status')} (in transit)")
+        if _in_transit(n)
+        else Problem(
+            Status.WARN, f"node {_node_name(n)} is {n.get('status')}", _start_fix(target, _machine(n))
+        )
         for n in nodes
         if not _online(n)
     ]
@@ -148,7 +220,7 @@ def expiry_problems(target: Target, ir: str, nodes: list[Json]) -> list[Problem]
         expiry = parse_time(n.get("expiryTime"))
         if expiry is not None and expiry <= target.now:
             sentence = f"node {_node_name(n)} expired on {human_time(expiry)}"
-            found.append(Problem(Status.FAIL, sentence, _register_fix(ir, _machine(n))))
+            found.append(Problem(Status.FAIL, sentence, _register_fix(ir, _machine(n)), expiry))
     return found
 
 
@@ -158,10 +230,15 @@ def _node_evidence(node: Json) -> dict[str, Any]:
 
 
 def _verdict(use: IrUse, title: str, label: str, found: list[Problem], evidence: dict[str, Any]) -> Finding:
+    """One finding for the problems found; a fail carries `causeSince`, the latest moment a failing cause
+    is known to have begun (a runtime's last contact, a node's expiry), when one is."""
     sentences = "; ".join(p.sentence for p in found)
     fixes = list(dict.fromkeys(line for p in found for line in p.fix))
     evidence = {**evidence, "problems": [p.sentence for p in found]}
     status = worst([p.status for p in found])
+    since = [p.since for p in found if p.status is Status.FAIL and p.since is not None]
+    if status is Status.FAIL and since:
+        evidence[CAUSE_SINCE] = iso(max(since))
     return META.finding(
         status, title, detail=f"{label}: {sentences}.", fix=fixes, evidence=evidence, scan=use.scan
     )
@@ -171,14 +248,15 @@ def judge_connectivity(target: Target, use: IrUse, status: Json) -> Finding:
     props = status.get("properties") or {}
     nodes = _nodes(props.get("typeProperties") or {})
     state = str(props.get("state") or "")
-    found = state_problems(target, use.name, state, [_machine(n) for n in nodes or []])
+    found = state_problems(target, use.name, state, nodes)
     if nodes is not None:
         found += online_problems(target, use.name, nodes)
         found += contact_problems(target, nodes) + expiry_problems(target, use.name, nodes)
     evidence = {**use.evidence(), "state": state, "nodes": [_node_evidence(n) for n in nodes or []]}
     label = f"Self-hosted integration runtime {use.name}"
     if found:
-        return _verdict(use, f"{label}: {found[0].sentence}", label, found, evidence)
+        first = next(p for p in found if p.status is worst([q.status for q in found]))
+        return _verdict(use, f"{label}: {first.sentence}", label, found, evidence)
     counted = f" with {sum(map(_online, nodes))} of {len(nodes)} node(s) Online" if nodes is not None else ""
     detail = f"{label} is {state}{counted}."
     return META.finding(Status.PASS, f"{label} is online", detail=detail, evidence=evidence, scan=use.scan)
@@ -249,79 +327,44 @@ def vnet_name(ir: Json) -> str | None:
     return str(name) if name else None
 
 
-def _targets_of(mpe: Json, targets: dict[str, str]) -> list[str]:
-    """The scan's resources (source, vaults) a managed private endpoint leads to."""
-    link = _mpe_link(mpe).lower().rstrip("/")
-    if not link:
-        return []
-    return [label for rid, label in targets.items() if rid == link or rid.startswith(link + "/")]
-
-
-async def _targets(target: Target, use: IrUse) -> dict[str, str]:
-    """Resource id (lower case) → label, for the source and every vault its scans on this IR use."""
-    out = (
-        {target.resource_id.lower().rstrip("/"): f"the source {target.source_name}"}
-        if target.resource_id
-        else {}
-    )
+async def _targets(target: Target, use: IrUse) -> dict[str, tuple[str, tuple[Need, ...]]]:
+    """Resource id (lower case) → (label, sub-resources needed), for the source and every vault its scans
+    on this runtime read a credential from."""
+    out: dict[str, tuple[str, tuple[Need, ...]]] = {}
+    if target.resource_id:
+        label = f"the source {target.source_name}"
+        out[target.resource_id.lower().rstrip("/")] = (label, source_needs(target.source_kind))
     for outcome in await collect(target.facts, use.scans):
         for secret in outcome.secrets:
-            out[secret.vault_id.lower().rstrip("/")] = f"Key Vault {secret.vault_name}"
+            out[secret.vault_id.lower().rstrip("/")] = (f"Key Vault {secret.vault_name}", VAULT_NEEDS)
     return out
 
 
-def _mpe_status(mpe: Json) -> str:
-    return str(((mpe.get("properties") or {}).get("connectionState") or {}).get("status") or "")
-
-
-def _mpe_link(mpe: Json) -> str:
-    return str((mpe.get("properties") or {}).get("privateLinkResourceId") or "")
-
-
-def _approval_fix(mpe: Json) -> list[str]:
-    name, link = mpe.get("name"), _mpe_link(mpe)
-    if _norm(_mpe_status(mpe)) in {"rejected", "disconnected"}:
-        return [
-            "# In the Purview portal: Management > Managed private endpoints: delete and re-create "
-            f"{name}, then approve it on {link}"
-        ]
-    pending = "[?properties.privateLinkServiceConnectionState.status=='Pending'].id"
-    return [
-        f'az network private-endpoint-connection list --id {link} --query "{pending}" -o tsv',
-        "az network private-endpoint-connection approve --id <connection id from above> "
-        f'--description "Purview managed private endpoint {name}"',
-    ]
-
-
-def judge_endpoints(use: IrUse, vnet: str, mpes: list[Json], targets: dict[str, str]) -> Finding:
-    """Fail on any endpoint to the source or a vault that is not Approved; never judge absent ones."""
-    relevant = [(m, labels) for m in mpes if (labels := _targets_of(m, targets))]
+def judge_managed_endpoints(use: IrUse, vnet: str, judged: list[TargetJudgement]) -> Finding:
+    """The endpoints leading to the source and the scans' vaults, each judged by `runtimes.judge_endpoints`
+    (as `private-network` judges the source's). A resource with no endpoint at all is not judged here:
+    whether it needs one is the private-network check's call."""
+    relevant = [j for j in judged if j.has_endpoints]
     evidence = {
         **use.evidence(),
         "managedVirtualNetwork": vnet,
-        "endpoints": [
-            {
-                "name": m.get("name"),
-                "privateLinkResourceId": _mpe_link(m),
-                "status": _mpe_status(m),
-                "targets": t,
-            }
-            for m, t in relevant
-        ],
+        "endpoints": [e for j in relevant for e in j.evidence()],
     }
     label = f"Managed integration runtime {use.name}"
-    pending = [(m, t) for m, t in relevant if _norm(_mpe_status(m)) != "approved"]
-    if pending:
-        what = "; ".join(
-            f"{m.get('name')} to {', '.join(t)} is {_mpe_status(m) or 'in no state'}" for m, t in pending
+    status = worst([j.status for j in relevant])
+    if status is not Status.PASS:
+        bad = [j for j in relevant if j.status is not Status.PASS]
+        what = "; ".join(f"{j.label}: {', '.join(j.problems)}" for j in bad)
+        detail = (
+            f"{label} (managed VNet {vnet}): {what}. Only a provisioned, Approved endpoint to the "
+            "sub-resource the scan reads carries its traffic."
         )
-        detail = f"{label} (managed VNet {vnet}): {what}. Only Approved endpoints carry traffic."
-        fixes = [line for m, _ in pending for line in _approval_fix(m)]
-        title = f"{label}: managed private endpoint not approved"
-        return META.finding(Status.FAIL, title, detail=detail, fix=fixes, evidence=evidence, scan=use.scan)
+        fixes = list(dict.fromkeys(line for j in bad for line in j.fix))
+        title = f"{label}: {bad[0].problems[0]}"
+        return META.finding(status, title, detail=detail, fix=fixes, evidence=evidence, scan=use.scan)
     if relevant:
-        names = ", ".join(str(m.get("name")) for m, _ in relevant)
-        detail = f"{label} (managed VNet {vnet}): {names} Approved."
+        used = "; ".join(f"{j.label}: {', '.join(j.sentences)}" for j in relevant)
+        detail = f"{label} (managed VNet {vnet}): {used}."
         title = f"{label}: managed private endpoints approved"
         return META.finding(Status.PASS, title, detail=detail, evidence=evidence, scan=use.scan)
     detail = (
@@ -352,7 +395,8 @@ async def managed(target: Target, use: IrUse, ir: Json) -> list[Finding]:
     except GatewayError as error:
         title = f"Could not read the managed private endpoints of {vnet}"
         return [META.unknown(title, error, scan=use.scan, evidence=use.evidence())]
-    return [judge_endpoints(use, vnet, mpes, targets)]
+    judged = [judge_endpoints(mpes, rid, name, needs) for rid, (name, needs) in targets.items()]
+    return [judge_managed_endpoints(use, vnet, judged)]
 
 
 # --- the check ----------------------------------------------------------------------------------------

@@ -2,32 +2,44 @@
 
 Only the versions' properties are read (secrets/list), never a value: whether the value is the right
 password or key is left to a person, and every judged finding says so.
+
+What stops Purview's read, as Key Vault behaves (not as its attribute names suggest):
+- a disabled version (403 "Operation get is not allowed on a disabled secret"), a version id that does not
+  exist, or a secret that does not exist or is soft-deleted (404 SecretNotFound): `fail`;
+- `exp` and `nbf` do *not*: "A secret's get operation will work for not-yet-valid and expired secrets,
+  outside the nbf / exp window" and both fields are "for informational purposes only"
+  (https://learn.microsoft.com/en-us/azure/key-vault/secrets/about-secrets#date-time-controlled-operations).
+  An expired or not-yet-valid version is a `warn` (the value may be stale at the source), and `fail` only
+  when the scan's newest run failed with the source refusing the key or password.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from checks.check import Check, CheckMeta
 from checks.errors import GatewayError, NotFoundError
 from checks.gateways.api import SecretVersion
-from checks.model import Finding, Status, worst
+from checks.model import Finding, Status
+from checks.run_evidence import BLOCKS_EVERY_RUN, CAUSE_SINCE
 from checks.secret_refs import (
     MissingLinkError,
-    Problem,
+    Refusal,
     ScanSecrets,
     VaultSecret,
     collect,
     human_time,
     iso,
     latest,
+    newest_refusal,
     settle,
 )
 from checks.sections import KEY_VAULT_SECRET
 from checks.target import Target
+from checks.times import parse_time
 
 META = CheckMeta(
     id="key-vault-secret",
@@ -35,7 +47,8 @@ META = CheckMeta(
     sections=(KEY_VAULT_SECRET,),
     description=(
         "Follows scan → credential → Key Vault connection → vault → secret; the version Purview reads "
-        "exists, is enabled, within its validity dates, and not expiring within 14 days."
+        "exists (not soft-deleted) and is enabled; expired, not-yet-valid or soon-expiring versions are a "
+        "hazard (Key Vault still serves them), a failure only when the source refused the value."
     ),
 )
 EXPIRY_WARNING = timedelta(days=14)
@@ -43,6 +56,15 @@ BOT_LIST_PERMISSION = (
     "List on secrets (access policy `list`, or an RBAC role with secrets/readMetadata/action)"
 )
 PORTAL_CREDENTIAL = "# In the Purview portal: Data Map > Source management > Credentials > {credential}"
+DATES_DOC = (
+    "https://learn.microsoft.com/en-us/azure/key-vault/secrets/about-secrets#date-time-controlled-operations"
+)
+# Soft-deleted secrets are recovered (secrets/recover), not re-created: `set` on a soft-deleted name is
+# refused with 409 Conflict until it is recovered or purged.
+# https://learn.microsoft.com/en-us/azure/key-vault/general/key-vault-recovery
+RECOVERY_DOC = "https://learn.microsoft.com/en-us/azure/key-vault/general/key-vault-recovery"
+
+EXPIRED, NOT_YET_VALID, EXPIRING = "expired", "not-yet-valid", "expiring"
 
 
 def version_evidence(v: SecretVersion) -> dict[str, Any]:
@@ -66,92 +88,206 @@ def _label(secret: VaultSecret) -> str:
     return f"Secret {secret.ref.secret_name} ({version}) in Key Vault {secret.vault_name}"
 
 
+def _names(secret: VaultSecret) -> str:
+    return f"--vault-name {secret.vault_name} --name {secret.ref.secret_name}"
+
+
 def _value_note(secret: VaultSecret, version: str) -> str:
     return (
         "The bot never reads secret values: a person must check that the value is the current password "
-        f"or key for the source (`az keyvault secret show --vault-name {secret.vault_name} "
-        f"--name {secret.ref.secret_name} --version {version} --query value -o tsv`)."
+        f"or key for the source (`az keyvault secret show {_names(secret)} --version {version} "
+        "--query value -o tsv`)."
     )
 
 
-def problems(secret: VaultSecret, v: SecretVersion, now: datetime) -> list[Problem]:
-    """What keeps this version from being read (fail) or will soon (warn)."""
-    names = f"--vault-name {secret.vault_name} --name {secret.ref.secret_name}"
-    base = f"az keyvault secret set-attributes {names}"
-    new_version = f"az keyvault secret set {names} --value '<value>'"
-    found: list[Problem] = []
-    if v.enabled is False:
-        found.append(
-            Problem(
-                Status.FAIL,
-                f"version {v.version} is disabled",
-                [f"{base} --version {v.version} --enabled true"],
-            )
-        )
+def _new_version(secret: VaultSecret) -> str:
+    return f"az keyvault secret set {_names(secret)} --value '<the current password or key>'"
+
+
+@dataclass
+class DateProblem:
+    """What a version's `exp` / `nbf` say: informational to Key Vault, a hint about the value's age."""
+
+    kind: str  # EXPIRED | NOT_YET_VALID | EXPIRING
+    sentence: str
+    fix: list[str] = field(default_factory=list)
+    since: datetime | None = None  # when the state began, when the dates tell
+
+
+def date_problems(secret: VaultSecret, v: SecretVersion, now: datetime) -> list[DateProblem]:
+    base = f"az keyvault secret set-attributes {_names(secret)} --version {v.version}"
+    new_version = _new_version(secret)
+    found: list[DateProblem] = []
     if v.expires and v.expires <= now:
         found.append(
-            Problem(Status.FAIL, f"version {v.version} expired on {human_time(v.expires)}", [new_version])
+            DateProblem(
+                EXPIRED,
+                f"version {v.version} expired on {human_time(v.expires)}",
+                [new_version, f"{base} --expires <new date>   # only if the value is still the source's"],
+                since=v.expires,
+            )
         )
     elif v.expires and v.expires - now <= EXPIRY_WARNING:
         found.append(
-            Problem(Status.WARN, f"version {v.version} expires on {human_time(v.expires)}", [new_version])
+            DateProblem(EXPIRING, f"version {v.version} expires on {human_time(v.expires)}", [new_version])
         )
     if v.not_before and v.not_before > now:
         found.append(
-            Problem(
-                Status.FAIL,
+            DateProblem(
+                NOT_YET_VALID,
                 f"version {v.version} is not valid before {human_time(v.not_before)}",
-                [f"{base} --version {v.version} --not-before {iso(now)}"],
+                [f"{base} --not-before {iso(now)}"],
             )
-        )
-    if found and secret.ref.secret_version:
-        found[-1].fix.append(
-            PORTAL_CREDENTIAL.format(credential=secret.credential)
-            + ": after creating a new version, pin it (or leave the version empty for the latest)"
         )
     return found
 
 
-def judge(secret: VaultSecret, versions: list[SecretVersion], now: datetime) -> Finding:
-    """The finding for one secret reference, given its versions' properties."""
+async def _refusal(target: Target, scan: str) -> Refusal | GatewayError | None:
+    """Whether the scan's newest finished run failed with the source refusing the key or password."""
+    try:
+        return newest_refusal(await target.facts.runs(target.source_name, scan))
+    except GatewayError as error:
+        return error
+
+
+def _corroboration(refusal: Refusal | GatewayError | None) -> str:
+    if isinstance(refusal, Refusal):
+        return (
+            f"The scan's newest run ({refusal.run_id}) failed with “{refusal.matched}” ({refusal.reason}): "
+            "the source refuses the value this version holds."
+        )
+    if isinstance(refusal, GatewayError):
+        return f"Whether the source refuses the value is unknown: {refusal.reason}."
+    return (
+        "The scan's newest run did not fail with the source refusing the key or password, so this is not "
+        "known to stop the scan."
+    )
+
+
+def judge(
+    secret: VaultSecret,
+    versions: list[SecretVersion],
+    now: datetime,
+    refusal: Refusal | GatewayError | None = None,
+) -> Finding:
+    """The finding for one secret reference, given its versions' properties and (for date problems) what
+    the scan's newest run said."""
     evidence: dict[str, Any] = {**secret.evidence(), "versions": len(versions)}
     ref = secret.ref
     chosen = pinned(versions, ref.secret_version) if ref.secret_version else latest(versions)
     if chosen is None:
         return _missing_version(secret, evidence)
     evidence["chosenVersion"] = version_evidence(chosen)
-    found = problems(secret, chosen, now)
     note = _value_note(secret, chosen.version)
     which = "pinned" if ref.secret_version else "latest (secretVersion is empty)"
-    if not found:
-        expiry = f", expires {human_time(chosen.expires)}" if chosen.expires else ", no expiry"
-        return META.finding(
-            Status.PASS,
-            f"{_label(secret)} exists and is usable",
-            detail=(
-                f"Credential {secret.credential} reads the {which} version {chosen.version}: "
-                f"enabled{expiry}. {note}"
-            ),
-            evidence=evidence,
-            scan=secret.scan,
-        )
-    status = worst([p.status for p in found])
-    sentences = "; ".join(p.sentence for p in found)
+    dates = date_problems(secret, chosen, now)
+    pin_fix = (
+        [
+            PORTAL_CREDENTIAL.format(credential=secret.credential)
+            + ": after creating a new version, pin it (or leave the version empty for the latest)"
+        ]
+        if ref.secret_version
+        else []
+    )
+    if chosen.enabled is False:
+        return _disabled(secret, chosen, which, dates, evidence, note, pin_fix)
+    if dates:
+        return _dated(secret, which, dates, refusal, evidence, note, pin_fix)
+    expiry = f", expires {human_time(chosen.expires)}" if chosen.expires else ", no expiry"
+    return META.finding(
+        Status.PASS,
+        f"{_label(secret)} exists and is enabled",
+        detail=(
+            f"Credential {secret.credential} reads the {which} version {chosen.version}: "
+            f"enabled{expiry}. {note}"
+        ),
+        evidence=evidence,
+        scan=secret.scan,
+    )
+
+
+def _disabled(
+    secret: VaultSecret,
+    chosen: SecretVersion,
+    which: str,
+    dates: list[DateProblem],
+    evidence: dict[str, Any],
+    note: str,
+    pin_fix: list[str],
+) -> Finding:
+    # Key Vault refuses a get on a disabled version (403, "Operation get is not allowed on a disabled
+    # secret"): https://learn.microsoft.com/en-us/azure/key-vault/secrets/about-secrets#secret-attributes
+    sentences = [f"version {chosen.version} is disabled", *(d.sentence for d in dates)]
+    text = "; ".join(sentences)
+    fix = [f"az keyvault secret set-attributes {_names(secret)} --version {chosen.version} --enabled true"]
+    return META.finding(
+        Status.FAIL,
+        f"{_label(secret)}: {text}",
+        detail=(
+            f"Credential {secret.credential} reads the {which} version, and {text}: Key Vault refuses to "
+            f"return a disabled version, so Purview cannot read the credential. {note}"
+        ),
+        fix=fix + pin_fix,
+        evidence={
+            **evidence,
+            "problems": sentences,
+            # the version was disabled at or before its last attribute change
+            CAUSE_SINCE: iso(chosen.updated),
+            BLOCKS_EVERY_RUN: True,
+        },
+        scan=secret.scan,
+    )
+
+
+def _dated(
+    secret: VaultSecret,
+    which: str,
+    dates: list[DateProblem],
+    refusal: Refusal | GatewayError | None,
+    evidence: dict[str, Any],
+    note: str,
+    pin_fix: list[str],
+) -> Finding:
+    sentences = [d.sentence for d in dates]
+    text = "; ".join(sentences)
+    outside = [d for d in dates if d.kind in (EXPIRED, NOT_YET_VALID)]
+    refused = isinstance(refusal, Refusal) and bool(outside)
+    status = Status.FAIL if refused else Status.WARN
+    headline = f"{_label(secret)}: {text}" + (" and the source refuses its value" if refused else "")
+    served = (
+        "Key Vault still serves versions outside their nbf/exp window (the dates are informational: "
+        f"{DATES_DOC}), so Purview can read this one; but a date often marks when the value stops working "
+        "at the source (a rotated password, an expired client secret, a regenerated key)."
+        if outside
+        else "Key Vault will still serve it after that date, but the value may stop working at the source "
+        "then (a rotated password, an expired client secret)."
+    )
+    extra: dict[str, Any] = {"problems": sentences}
+    if isinstance(refusal, Refusal):
+        extra["refusedByRun"] = refusal.evidence()
+    elif isinstance(refusal, GatewayError):
+        extra["runsError"] = refusal.as_evidence()
+    since = next((d.since for d in outside if d.since), None)
+    if refused and since:
+        extra[CAUSE_SINCE] = iso(since)
+    corroboration = _corroboration(refusal) if outside else ""
     return META.finding(
         status,
-        f"{_label(secret)}: {sentences}",
-        detail=f"Credential {secret.credential} reads the {which} version, and {sentences}. {note}",
-        fix=[line for p in found for line in p.fix],
-        evidence={**evidence, "problems": [p.sentence for p in found]},
+        headline,
+        detail=(
+            f"Credential {secret.credential} reads the {which} version, and {text}. {served} "
+            f"{corroboration} {note}".replace("  ", " ")
+        ),
+        # refused: only a new version with the source's current value helps
+        fix=([_new_version(secret)] if refused else [line for d in dates for line in d.fix]) + pin_fix,
+        evidence={**evidence, **extra},
         scan=secret.scan,
     )
 
 
 def _missing_version(secret: VaultSecret, evidence: dict[str, Any]) -> Finding:
     ref = secret.ref
-    listing = (
-        f"az keyvault secret list-versions --vault-name {secret.vault_name} --name {ref.secret_name} -o table"
-    )
+    listing = f"az keyvault secret list-versions {_names(secret)} -o table"
     what = f"version {ref.secret_version}" if ref.secret_version else "any version"
     portal = PORTAL_CREDENTIAL.format(credential=secret.credential)
     return META.finding(
@@ -159,29 +295,90 @@ def _missing_version(secret: VaultSecret, evidence: dict[str, Any]) -> Finding:
         f"Secret {ref.secret_name} in Key Vault {secret.vault_name} has no {what}",
         detail=(
             f"Credential {secret.credential} reads {what} of secret {ref.secret_name}, which does not exist "
-            f"in Key Vault {secret.vault_name}."
+            f"in Key Vault {secret.vault_name}: Key Vault answers 404 SecretNotFound."
         ),
         fix=[listing, f"{portal}: set the secret version to one listed, or leave it empty for the latest"],
-        evidence=evidence,
+        evidence={**evidence, BLOCKS_EVERY_RUN: True},
         scan=secret.scan,
     )
 
 
-def _secret_missing(secret: VaultSecret) -> Finding:
+async def _secret_missing(target: Target, secret: VaultSecret) -> Finding:
+    """The versions listing answered 404: the secret does not exist, or it is soft-deleted."""
+    try:
+        deleted = await target.facts.deleted_secret(secret.base_url, secret.ref.secret_name)
+    except GatewayError as error:
+        return _missing_or_deleted(secret, error)
+    if deleted is not None:
+        return _soft_deleted(secret, deleted)
     ref, vault = secret.ref, secret.vault_name
     return META.finding(
         Status.FAIL,
         f"Secret {ref.secret_name} not found in Key Vault {vault}",
         detail=(
             f"Credential {secret.credential} ({ref.field}) names secret {ref.secret_name}, which is not in "
-            f"Key Vault {vault} ({secret.base_url})."
+            f"Key Vault {vault} ({secret.base_url}), nor among its soft-deleted secrets."
         ),
         fix=[
             f'az keyvault secret list --vault-name {vault} --query "[].name" -o tsv',
-            f"az keyvault secret set --vault-name {vault} --name {ref.secret_name} --value '<value>'",
+            f"az keyvault secret set {_names(secret)} --value '<value>'",
             PORTAL_CREDENTIAL.format(credential=secret.credential) + ": or correct the secret name",
         ],
-        evidence=secret.evidence(),
+        evidence={**secret.evidence(), "softDeleted": False, BLOCKS_EVERY_RUN: True},
+        scan=secret.scan,
+    )
+
+
+def _soft_deleted(secret: VaultSecret, deleted: dict[str, Any]) -> Finding:
+    ref, vault = secret.ref, secret.vault_name
+    when = parse_time(deleted.get("deletedDate"))
+    purge = parse_time(deleted.get("scheduledPurgeDate"))
+    on = f" on {human_time(when)}" if when else ""
+    until = f" It can be recovered until {human_time(purge)}, when Key Vault purges it." if purge else ""
+    return META.finding(
+        Status.FAIL,
+        f"Secret {ref.secret_name} in Key Vault {vault} is soft-deleted",
+        detail=(
+            f"Credential {secret.credential} ({ref.field}) names secret {ref.secret_name}, which was "
+            f"deleted{on} and is held in Key Vault {vault}'s soft-deleted secrets: Key Vault answers 404 "
+            f"SecretNotFound until it is recovered, with all its versions ({RECOVERY_DOC}).{until}"
+        ),
+        fix=[f"az keyvault secret recover {_names(secret)}"],
+        evidence={
+            **secret.evidence(),
+            "softDeleted": True,
+            "deletedSecret": {
+                "deletedDate": deleted.get("deletedDate"),
+                "scheduledPurgeDate": deleted.get("scheduledPurgeDate"),
+            },
+            CAUSE_SINCE: iso(when),
+            BLOCKS_EVERY_RUN: True,
+        },
+        scan=secret.scan,
+    )
+
+
+def _missing_or_deleted(secret: VaultSecret, error: GatewayError) -> Finding:
+    ref, vault = secret.ref, secret.vault_name
+    return META.finding(
+        Status.FAIL,
+        f"Secret {ref.secret_name} missing or soft-deleted in Key Vault {vault}",
+        detail=(
+            f"Credential {secret.credential} ({ref.field}) names secret {ref.secret_name}, which Key Vault "
+            f"{vault} does not hold (404 SecretNotFound). Whether it was soft-deleted (recover it) or never "
+            f"existed (create it) is unknown: {error.reason}."
+        ),
+        fix=[
+            f"az keyvault secret list-deleted --vault-name {vault} --query \"[?name=='{ref.secret_name}']\"",
+            f"az keyvault secret recover {_names(secret)}   # if listed above",
+            f"az keyvault secret set {_names(secret)} --value '<value>'   # if not",
+        ],
+        evidence={
+            **secret.evidence(),
+            "softDeleted": None,
+            "deletedSecretsError": error.as_evidence(),
+            BLOCKS_EVERY_RUN: True,
+        },
         scan=secret.scan,
     )
 
@@ -195,14 +392,24 @@ def _unreadable(secret: VaultSecret, error: GatewayError) -> Finding:
     return replace(finding, detail=finding.detail + needs)
 
 
+def _needs_runs(secret: VaultSecret, versions: list[SecretVersion], now: datetime) -> bool:
+    """Only an enabled version outside its nbf/exp window is judged by the scan's runs."""
+    ref = secret.ref
+    chosen = pinned(versions, ref.secret_version) if ref.secret_version else latest(versions)
+    if chosen is None or chosen.enabled is False:
+        return False
+    return any(d.kind != EXPIRING for d in date_problems(secret, chosen, now))
+
+
 async def check_secret(target: Target, secret: VaultSecret) -> Finding:
     try:
         versions = await target.facts.secret_versions(secret.base_url, secret.ref.secret_name)
     except NotFoundError:
-        return _secret_missing(secret)
+        return await _secret_missing(target, secret)
     except GatewayError as error:
         return _unreadable(secret, error)
-    return judge(secret, versions, target.now)
+    refusal = await _refusal(target, secret.scan) if _needs_runs(secret, versions, target.now) else None
+    return judge(secret, versions, target.now, refusal)
 
 
 _LINK_FIX = {

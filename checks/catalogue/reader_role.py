@@ -1,13 +1,25 @@
 """Guide sections "Registering single Azure data source" and "Scanning multiple Azure data sources".
 
-"At least Reader" is decided on effective control-plane actions, not on the role's name:
-- multi-source (subscription / resource group): an identity counts as Reader when its roles grant, at that
-  scope, read on resource groups and on every resource type a multi-source scan enumerates
-  (`source_kinds.MULTI_SOURCE_READ_ACTIONS`). A role with `*/read` or `*` does; one narrowed by
-  notActions or limited to some providers does not. Purview's identity lacking it = fail (the scan
-  cannot enumerate); the person asking lacking it = warn (they cannot create such scans).
-- single source: `<resource type>/read` on the resource. Scanning itself needs the data-plane role
-  (source-access), so lacking Reader there is a warn: the guide asks for it to register and browse.
+Who needs control-plane Reader, as Azure really behaves:
+
+- Multi-source (subscription / resource group): Purview needs Reader there to list the resources it scans
+  ("Prerequisites for registration" of "Register and scan Azure Multiple Sources", and the guide):
+    https://learn.microsoft.com/en-us/purview/register-scan-azure-multiple-sources#prerequisites-for-registration
+    https://learn.microsoft.com/en-us/purview/troubleshoot-connections#scanning-multiple-azure-data-sources
+  "Reader" is decided on effective actions, via `rbac.evaluate`: read on resource groups and on every
+  resource type a multi-source scan enumerates (`source_kinds.MULTI_SOURCE_READ_ACTIONS`). A role with
+  `*/read` or `*` does; one narrowed by notActions or limited to some providers does not. Purview's
+  identity (or the scan's) lacking it = fail (the scan cannot enumerate); the person asking lacking it =
+  warn (they cannot create such scans; existing scans are not stopped).
+- Single source: the guide's "at least Reader to register" is about the *person registering* ("Search by
+  name or email address of the user who is trying to register data sources"):
+    https://learn.microsoft.com/en-us/purview/troubleshoot-connections#registering-single-azure-data-source
+  Purview's identity needs only its data role to scan it (a connector page grants e.g. Storage Blob Data
+  Reader alone; that role is source-access's concern), so the scan identity's Reader is not evaluated:
+    https://learn.microsoft.com/en-us/purview/register-scan-azure-blob-storage-source#using-a-system-or-user-assigned-managed-identity-for-scanning
+  The requester (`target.requester_upn`, the Slack user mapped to Entra) lacking `<type>/read` on the
+  resource = warn (they cannot register it; it does not stop a scan that exists). No requester known =
+  skipped, saying why.
 """
 
 from __future__ import annotations
@@ -31,9 +43,14 @@ META = CheckMeta(
     sections=(sections.REGISTER_SINGLE, sections.SCAN_MULTIPLE),
     description=(
         "Subscription / resource-group sources: Purview's identity (and the scan's) has an effective "
-        "*/read there. Single sources: the scan identity, and the person asking when known, can read the "
-        "resource."
+        "*/read there. Single sources: the person asking, when known, can read the resource to register "
+        "it; Purview's identity needs only its data role there, not Reader."
     ),
+)
+
+SINGLE_NOTE = (
+    "Purview's identity needs no Reader to scan a single source, only its data role on it (see "
+    'source-access): the guide\'s "at least Reader" is for the person registering the source.'
 )
 
 
@@ -117,14 +134,28 @@ def _fix(subject: Subject, scope: str) -> str:
     )
 
 
-def _fail_status(subject: Subject, multi: bool) -> Status:
-    return Status.FAIL if multi and subject.role != "requester" else Status.WARN
-
-
 def _label(subject: Subject) -> str:
     i = subject.identity
     what = {"purview": "Purview's managed identity", "scan": "scan identity", "requester": "requester"}
     return f"{what[subject.role]} {i.display_name} (object id {i.object_id})"
+
+
+def _missing(subject: Subject, multi: bool) -> tuple[Status, str]:
+    """The status of a missing Reader, and what it breaks."""
+    if multi and subject.role != "requester":
+        return (
+            Status.FAIL,
+            "Purview cannot list the resources under this scope, so the scan cannot enumerate them",
+        )
+    if multi:
+        return Status.WARN, (
+            "they cannot create or edit scans of this scope (the guide asks the person creating a "
+            "multi-source scan for Reader too); this does not stop existing scans"
+        )
+    return Status.WARN, (
+        "they cannot register this source (the guide asks the person registering it for at least Reader); "
+        "this does not stop existing scans of it"
+    )
 
 
 async def _evaluate(
@@ -148,20 +179,17 @@ async def _evaluate(
         "missing": missing,
         "conditional": conditional,
     }
+    note = "" if multi else f" {SINGLE_NOTE}"
     held = rbac.held_roles_text(grants[0])
     name = subject.identity.display_name
     if missing:
-        why = (
-            "Purview cannot enumerate the sources in this scope"
-            if multi and subject.role != "requester"
-            else "the guide asks for at least Reader to register and scan this source"
-        )
+        status, why = _missing(subject, multi)
         return META.finding(
-            _fail_status(subject, multi),
+            status,
             f"{name} lacks Reader on {scope_label(scope)}",
             detail=(
                 f"The {_label(subject)} holds {held}; these do not grant {', '.join(missing)} at {scope}, "
-                f"so {why}. Assign Reader (or any role granting */read) at this scope or above."
+                f"so {why}. Assign Reader (or any role granting */read) at this scope or above.{note}"
             ),
             fix=[_fix(subject, scope)],
             evidence=evidence,
@@ -172,7 +200,10 @@ async def _evaluate(
         return META.finding(
             Status.WARN,
             f"{name} can read {scope_label(scope)} only under an ABAC condition",
-            detail=f"The {_label(subject)} reads {', '.join(conditional)} only via conditional assignments.",
+            detail=(
+                f"The {_label(subject)} reads {', '.join(conditional)} only via conditional assignments."
+                f"{note}"
+            ),
             fix=[_fix(subject, scope)],
             evidence=evidence,
             scan=scan,
@@ -182,20 +213,17 @@ async def _evaluate(
     return META.finding(
         Status.PASS,
         f"{name} can read {scope_label(scope)}",
-        detail=f"The {_label(subject)} holds the reads needed through {via}.",
+        detail=f"The {_label(subject)} holds the reads needed through {via}.{note}",
         evidence=evidence,
         scan=scan,
         section=section,
     )
 
 
-async def _subjects(target: Target, kind: SourceKind, section: str) -> tuple[list[Subject], list[Finding]]:
-    """Purview's identity (multi-source), the scans' identities, and the requester, resolved concurrently."""
-    multi = kind.family is Family.MULTI
+async def _multi_subjects(target: Target, section: str) -> tuple[list[Subject], list[Finding]]:
+    """Purview's identity, the scans' identities and the requester, resolved concurrently, deduplicated."""
 
-    async def purview() -> Subject | Finding | None:
-        if not multi:
-            return None
+    async def purview() -> Subject | Finding:
         try:
             return Subject(await purview_identity(target.facts), "purview")
         except GatewayError as err:
@@ -215,6 +243,33 @@ async def _subjects(target: Target, kind: SourceKind, section: str) -> tuple[lis
     return subjects, problems
 
 
+async def _multi(target: Target, scope: str) -> list[Finding]:
+    section = sections.SCAN_MULTIPLE
+    subjects, problems = await _multi_subjects(target, section)
+    results = await asyncio.gather(
+        *(_evaluate(target, s, scope, MULTI_SOURCE_READ_ACTIONS, section, True) for s in subjects)
+    )
+    return [*problems, *results]
+
+
+async def _single(target: Target, kind: SourceKind, scope: str) -> list[Finding]:
+    """Only the requester: Purview's identity needs no Reader to scan a single source."""
+    section = sections.REGISTER_SINGLE
+    requester = await _requester(target, section)
+    if requester is None:
+        return [
+            META.skipped(
+                f"Reader for {target.source_name}: only the person registering it needs it",
+                f"{SINGLE_NOTE} The person asking is not known to the bot as an Entra user, so whether "
+                "they could register it was not checked.",
+                section=section,
+            )
+        ]
+    if isinstance(requester, Finding):
+        return [requester]
+    return [await _evaluate(target, requester, scope, (kind.read_action,), section, False)]
+
+
 async def run(target: Target) -> list[Finding]:
     kind = source_kind(target.source_kind)
     multi = kind is not None and kind.family is Family.MULTI
@@ -227,18 +282,7 @@ async def run(target: Target) -> list[Finding]:
             else ("the data source has no resourceId")
         )
         return [META.skipped(f"Reader role not checked for {target.source_name}", reason, section=section)]
-    actions = MULTI_SOURCE_READ_ACTIONS if multi else (kind.read_action,)
-    subjects, problems = await _subjects(target, kind, section)
-    if not subjects and not problems:
-        return [
-            META.skipped(
-                f"No Entra identity to check on {target.source_name}",
-                "Every scan uses a secret credential (account key, SQL login) and no requester is known.",
-                section=section,
-            )
-        ]
-    results = await asyncio.gather(*(_evaluate(target, s, scope, actions, section, multi) for s in subjects))
-    return [*problems, *results]
+    return await (_multi(target, scope) if multi else _single(target, kind, scope))
 
 
 CHECK = Check(meta=META, run=run)

@@ -13,10 +13,11 @@ from typing import Any
 
 from checks import sections
 from checks.check import Check, CheckMeta
-from checks.classify import Classification, classify_run, error_text
+from checks.classify import UNKNOWN_IR, Classification, classify_run, error_text, runtime_kind
 from checks.errors import GatewayError
 from checks.gateways.api import Json
 from checks.model import Finding, Status
+from checks.runtimes import scan_runtime_name
 from checks.target import Target
 
 META = CheckMeta(
@@ -53,6 +54,11 @@ class History:
 
 def _status(run: Json) -> str:
     return str(run.get("status") or "").replace(" ", "").lower()
+
+
+def is_failed(run: Json) -> bool:
+    """The run finished as `Failed` (not with exceptions, not canceled)."""
+    return _status(run) in _FAILED
 
 
 def _finished(run: Json) -> bool:
@@ -110,7 +116,20 @@ def _run_evidence(run: Json | None) -> dict[str, Any] | None:
 
 
 def _classification_evidence(c: Classification | None) -> dict[str, str] | None:
-    return {"section": c.section, "reason": c.reason, "matched": c.matched} if c else None
+    if c is None:
+        return None
+    return {"section": c.section, "reason": c.reason, "matched": c.matched, "cause": c.cause}
+
+
+def _iso(run: Json | None) -> str | None:
+    """When a run started (else ended), ISO 8601 UTC: the start of a failing streak is `causeSince`."""
+    if run is None:
+        return None
+    for key in ("startTime", "endTime", "queuedTime"):
+        one = _when({key: run.get(key)})
+        if one is not None:
+            return one.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None
 
 
 def _status_of(last: Json) -> Status:
@@ -152,7 +171,9 @@ def _detail(h: History, text: str, cls: Classification | None) -> str:
     return "\n".join(lines)
 
 
-def _scan_finding(target: Target, scan: str, runs: list[Json]) -> Finding:
+def _scan_finding(
+    target: Target, scan: str, runs: list[Json], scan_json: Json | None = None, runtime: Json | None = None
+) -> Finding:
     h = history(runs)
     if h.last is None:
         return META.skipped(
@@ -162,7 +183,7 @@ def _scan_finding(target: Target, scan: str, runs: list[Json]) -> Finding:
         )
     status = _status_of(h.last)
     text = error_text(h.last) if status is not Status.PASS else ""
-    cls = classify_run(h.last) if text else None
+    cls = classify_run(h.last, scan_json, runtime=runtime) if text else None
     section = cls.section if cls and status is not Status.PASS else sections.SCANS_NO_LONGER_RUN
     return META.finding(
         status,
@@ -178,12 +199,30 @@ def _scan_finding(target: Target, scan: str, runs: list[Json]) -> Finding:
             "runsConsidered": len(runs),
             "error": text or None,
             "classification": _classification_evidence(cls),
+            "runtime": runtime_kind(scan_json, runtime),
+            # the failing state began with the first failed run of the streak
+            **({"causeSince": since} if status is Status.FAIL and (since := _iso(h.failing_since)) else {}),
         },
         scan=scan,
     )
 
 
-async def _one(target: Target, scan: str) -> Finding:
+async def _runtime(target: Target, scan: Json, runs: list[Json]) -> Json | None:
+    """The scan's named runtime resource, read only when a failed run needs its kind (self-hosted or
+    managed VNet) to read the error right and `connectedVia` does not say; memoised with the
+    integration-runtime check's read. None when not needed or unreadable."""
+    name = scan_runtime_name(scan)
+    last = history(runs).last
+    if name is None or last is None or _status(last) in _SUCCEEDED or runtime_kind(scan) != UNKNOWN_IR:
+        return None
+    try:
+        return await target.facts.integration_runtime(name)
+    except GatewayError:
+        return None
+
+
+async def _one(target: Target, scan_json: Json) -> Finding:
+    scan = str(scan_json.get("name", ""))
     try:
         runs = await target.facts.runs(target.source_name, scan)
     except GatewayError as err:
@@ -192,7 +231,7 @@ async def _one(target: Target, scan: str) -> Finding:
             err,
             scan=scan,
         )
-    return _scan_finding(target, scan, runs)
+    return _scan_finding(target, scan, runs, scan_json, await _runtime(target, scan_json, runs))
 
 
 async def run(target: Target) -> list[Finding]:
@@ -203,8 +242,7 @@ async def run(target: Target) -> list[Finding]:
                 "The data source is registered but no scan is defined on it, so there is no run to explain.",
             )
         ]
-    names = [str(s.get("name", "")) for s in target.scans]
-    return list(await asyncio.gather(*(_one(target, n) for n in names)))
+    return list(await asyncio.gather(*(_one(target, s) for s in target.scans)))
 
 
 CHECK = Check(meta=META, run=run)

@@ -37,6 +37,12 @@ class Permission:
     not_actions: tuple[str, ...] = ()
     data_actions: tuple[str, ...] = ()
     not_data_actions: tuple[str, ...] = ()
+    condition: str | None = None
+    """Deny assignments' permission blocks may carry an ABAC condition (role definitions' do not here)."""
+
+
+ARM = "arm"
+BUNDLED = "bundled"
 
 
 @dataclass(frozen=True)
@@ -45,10 +51,40 @@ class RoleDefinition:
     role_name: str
     permissions: tuple[Permission, ...]
     role_type: str | None = None
+    source: str = ARM
+    """`arm` (read from ARM) or `bundled` (the packaged built-in table, when ARM could not be read)."""
 
     @property
     def guid(self) -> str:
         return arm_name(self.id).lower()
+
+
+EVERYONE = "00000000-0000-0000-0000-000000000000"
+"""A deny assignment's principal with this id (type `SystemDefined`) stands for all principals."""
+
+
+@dataclass(frozen=True)
+class DenyPrincipal:
+    id: str
+    type: str | None = None
+
+
+@dataclass(frozen=True)
+class DenyAssignment:
+    """A `Microsoft.Authorization/denyAssignments` entry (set by Azure: managed applications, Blueprints,
+    deployment stacks): its permissions are *denied* to its principals, whatever role grants them."""
+
+    id: str
+    name: str  # denyAssignmentName, the display name
+    scope: str
+    permissions: tuple[Permission, ...]
+    principals: tuple[DenyPrincipal, ...]
+    exclude_principals: tuple[DenyPrincipal, ...] = ()
+    do_not_apply_to_child_scopes: bool = False
+    is_system_protected: bool | None = None
+    condition: str | None = None
+    description: str | None = None
+    created_on: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -100,13 +136,46 @@ class ArmApi(Protocol):
         ...
 
     async def role_assignments(self, scope: str, principal_id: str) -> list[RoleAssignment]:
-        """`atScope() and assignedTo(principal)`: at the scope or above, direct or through groups."""
+        """`assignedTo(principal)`: the principal's assignments, direct or through groups, at the scope,
+        above it (inherited) *and below it* (child scopes); callers split them by scope."""
         ...
 
-    async def role_definition(self, definition_id: str) -> RoleDefinition: ...
+    async def role_definition(self, definition_id: str) -> RoleDefinition:
+        """ARM's definition; a built-in from the bundled table (`source="bundled"`) when ARM refuses."""
+        ...
+
+    async def deny_assignments(self, scope: str) -> list[DenyAssignment]:
+        """`atScope()`: deny assignments at the scope or above it, for every principal."""
+        ...
+
     async def deny_policy_states(self, resource_id: str) -> list[Json]:
         """Latest Policy Insights states of the resource that are NonCompliant with a `deny` effect."""
         ...
+
+
+def _norm_scope(scope: str) -> str:
+    return "/" + scope.strip().strip("/").lower()
+
+
+_MANAGEMENT_GROUP_PREFIX = "/providers/microsoft.management/managementgroups/"
+
+
+def scope_at_or_above(candidate: str, target: str) -> bool:
+    """`candidate` is the target scope or an ancestor of it (path prefix on segment boundaries).
+
+    Management-group and root scopes are ancestors ARM's filters already vetted; their hierarchy is not
+    visible in a resource id, so they are trusted as returned.
+    """
+    a, t = _norm_scope(candidate), _norm_scope(target)
+    if a == "/" or a.startswith(_MANAGEMENT_GROUP_PREFIX):
+        return True
+    return t == a or t.startswith(a + "/")
+
+
+def scope_below(candidate: str, target: str) -> bool:
+    """`candidate` is strictly inside the target scope (a child resource: a container, a secret)."""
+    a, t = _norm_scope(candidate), _norm_scope(target)
+    return a != t and (t == "/" or a.startswith(t + "/"))
 
 
 class KeyVaultApi(Protocol):
@@ -114,7 +183,18 @@ class KeyVaultApi(Protocol):
         """Properties of every version of a secret (needs secrets/list); never a value."""
         ...
 
+    async def deleted_secrets(self, vault_url: str) -> list[Json]:
+        """`GET {vault}/deletedsecrets` (secrets/list), every page: name, deletedDate, scheduledPurgeDate;
+        never a value."""
+        ...
+
 
 class GraphApi(Protocol):
     async def service_principal_by_app_id(self, app_id: str) -> Json | None: ...
     async def user_by_upn(self, upn: str) -> Json | None: ...
+    async def transitive_group_ids(self, object_id: str) -> frozenset[str]:
+        """Lower-case ids of the groups a service principal, user or group is in, directly or nested.
+
+        `NotFoundError` when Graph has no such object; `GatewayError` naming the permission when refused.
+        """
+        ...

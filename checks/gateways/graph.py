@@ -1,14 +1,36 @@
-"""Microsoft Graph (v1.0) look-ups of service principals and users: only ids and names."""
+"""Microsoft Graph (v1.0) look-ups of service principals and users (ids and names) and of the groups a
+directory object belongs to, transitively."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
+import logging
+from urllib.parse import quote, urljoin, urlsplit
 
 from checks.errors import NotFoundError
 from checks.gateways.api import Json
-from checks.gateways.pipeline import Call, Client, guarded, page_items, send_json
+from checks.gateways.pipeline import MAX_PAGES, Call, Client, guarded, page_items, send_json
+
+log = logging.getLogger(__name__)
 
 PERMISSION = "Microsoft Graph Application.Read.All / User.Read.All"
+
+# Group membership by object id. `directoryObject` has no `transitiveMemberOf` in v1.0 (its only
+# membership calls are POST getMemberGroups / checkMemberGroups, which need Directory.Read.All for an
+# object of unknown type): https://learn.microsoft.com/graph/api/resources/directoryobject
+# So the typed lists are read, service principals first (Purview's identity, a scan's app), with the
+# least privileged application permission of each:
+#   https://learn.microsoft.com/graph/api/serviceprincipal-list-transitivememberof (Application.Read.All)
+#   https://learn.microsoft.com/graph/api/user-list-transitivememberof (User.Read.All)
+#   https://learn.microsoft.com/graph/api/group-list-transitivememberof (GroupMember.Read.All)
+# A 404 moves on to the next type. No OData cast (`/microsoft.graph.group`): a cast needs the
+# advanced-query header (`ConsistencyLevel: eventual`, `$count`) and its lagging index; the items' own
+# `@odata.type` tells groups from directory roles and administrative units. Pages follow @odata.nextLink.
+MEMBERSHIP_READS: tuple[tuple[str, str], ...] = (
+    ("servicePrincipals", "Microsoft Graph Application.Read.All (or Directory.Read.All)"),
+    ("users", "Microsoft Graph User.Read.All (or Directory.Read.All)"),
+    ("groups", "Microsoft Graph GroupMember.Read.All (or Directory.Read.All)"),
+)
+GROUP_TYPE = "#microsoft.graph.group"
 
 
 def _odata_string(value: str) -> str:
@@ -48,3 +70,52 @@ class GraphGateway:
             )
         except NotFoundError:
             return None
+
+    async def transitive_group_ids(self, object_id: str) -> frozenset[str]:
+        """Lower-case ids of every group the object is a member of, directly or through nested groups.
+
+        Raises `NotFoundError` when no service principal, user or group has that id, and `GatewayError`
+        (naming the permission) when Graph refuses the read.
+        """
+        for collection, permission in MEMBERSHIP_READS:
+            try:
+                items = await self._transitive_member_of(collection, permission, object_id)
+            except NotFoundError:
+                continue
+            return frozenset(
+                str(item["id"]).lower()
+                for item in items
+                if item.get("id") and str(item.get("@odata.type") or GROUP_TYPE).lower() == GROUP_TYPE
+            )
+        raise NotFoundError(
+            f"list the groups of {object_id} in Microsoft Graph",
+            status=404,
+            code="Request_ResourceNotFound",
+            message="no service principal, user or group has this object id",
+            permission=MEMBERSHIP_READS[0][1],
+        )
+
+    async def _transitive_member_of(self, collection: str, permission: str, object_id: str) -> list[Json]:
+        call = Call(f"list the groups of {collection} {object_id} in Microsoft Graph", permission)
+        url = self._client.format_url(f"/v1.0/{collection}/{quote(object_id, safe='')}/transitiveMemberOf")
+        return await guarded(call, self._timeout, lambda: self._pages(call, url, {"$select": "id"}))
+
+    async def _pages(self, call: Call, url: str, params: dict[str, str]) -> list[Json]:
+        """Every item of a Graph collection, following `@odata.nextLink` (same host only; a link seen
+        twice, or more than MAX_PAGES links, ends it)."""
+        doc = await send_json(self._client, call, "GET", url, params)
+        items = page_items(doc)
+        seen: set[str] = set()
+        origin = urlsplit(url)[:2]
+        while (link := doc.get("@odata.nextLink")) and isinstance(link, str):
+            link = urljoin(url, link)
+            if urlsplit(link)[:2] != origin:
+                log.warning("%s: not following a next link to another host", call.label)
+                break
+            if link in seen or len(seen) >= MAX_PAGES:
+                log.warning("%s: stopped paging at a repeated or %d-th next link", call.label, len(seen))
+                break
+            seen.add(link)
+            doc = await send_json(self._client, call, "GET", link)
+            items.extend(page_items(doc))
+        return items

@@ -1,19 +1,21 @@
 """Key Vault: the properties of a secret's versions, and nothing that carries a value.
 
-Only `list_properties_of_secret_versions` is called (`GET {vault}/secrets/{name}/versions`, secrets/list);
-`get_secret` is never used, so a secret value never enters the process.
+Only listings are called: `list_properties_of_secret_versions` (`GET {vault}/secrets/{name}/versions`) and
+`list_deleted_secrets` (`GET {vault}/deletedsecrets`), both with secrets/list; their items carry no value.
+`get_secret` and `get_deleted_secret` are never used, so a secret value never enters the process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.keyvault.secrets.aio import SecretClient
 
 from checks.errors import GatewayError
-from checks.gateways.api import SecretVersion
+from checks.gateways.api import Json, SecretVersion
 from checks.gateways.pipeline import Call, guarded, trim
 
 KEY_VAULT_API_VERSION = "7.5"
@@ -74,7 +76,36 @@ class KeyVaultGateway:
 
         return await guarded(call, self._timeout, read)
 
+    async def deleted_secrets(self, vault_url: str) -> list[Json]:
+        """The vault's soft-deleted secrets: name, deletion and purge dates, never a value.
+
+        https://learn.microsoft.com/en-us/rest/api/keyvault/secrets/get-deleted-secrets ("requires the
+        secrets/list permission"; its items are DeletedSecretItem, which has no value).
+        """
+        call = Call(f"list deleted secrets in {vault_url.rstrip('/')}", PERMISSION)
+
+        async def read() -> list[Json]:
+            try:
+                client = self._client(vault_url)
+                return [
+                    {
+                        "name": d.name or "",
+                        "recoveryId": d.recovery_id,
+                        "deletedDate": _iso(d.deleted_date),
+                        "scheduledPurgeDate": _iso(d.scheduled_purge_date),
+                    }
+                    async for d in client.list_deleted_secrets()
+                ]
+            except ValueError as exc:
+                raise GatewayError(call.label, code="InvalidVault", message=trim(str(exc))) from exc
+
+        return await guarded(call, self._timeout, read)
+
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.close()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None

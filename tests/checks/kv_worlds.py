@@ -120,3 +120,32 @@ def kv_world(
     world["resources"].append(vault_resource if vault_resource is not None else vault())
     world["keyVaults"][VAULT] = {"secrets": {SECRET: versions if versions is not None else [version("v1")]}}
     return world
+
+
+def add_secret_scan(
+    world: Json, scan: str, secret: str, *, credential: str | None = None, versions: list[Json] | None = None
+) -> Json:
+    """Another credential scan of `sales-sql` whose credential reads `secret` of the same vault."""
+    credential = credential or f"{secret}-cred"
+    part = w.pv(world)
+    part["scans"][SOURCE].append(secret_scan(scan, credential=credential))
+    part["credentials"].append(sql_credential(credential, secret=secret))
+    world["keyVaults"][VAULT]["secrets"][secret] = versions if versions is not None else [version("v1")]
+    return world
+
+
+def deleted(versions: list[Json], when: str = "2026-11-20T00:00:00Z") -> list[Json]:
+    """The versions of a soft-deleted secret (every version carries the deletion's date)."""
+    return [{**v, "deletedDate": when} for v in versions]
+
+
+def private_endpoint_connection(name: str, status: str = "Approved") -> Json:
+    return {
+        "id": f"{VAULT_ID}/privateEndpointConnections/{name}",
+        "name": name,
+        "properties": {
+            "privateEndpoint": {"id": f"{w.RG_ID}/providers/Microsoft.Network/privateEndpoints/{name}"},
+            "privateLinkServiceConnectionState": {"status": status, "description": ""},
+            "provisioningState": "Succeeded",
+        },
+    }

@@ -169,3 +169,123 @@ def test_reads_error_object_and_notifications() -> None:
 def test_run_without_error() -> None:
     assert classify_run(w.scan_run("Succeeded", "2026-11-28T07:14:00Z")) is None
     assert classify_run({"status": "Failed", "error": None, "diagnostics": None}) is None
+
+
+# --- issue 8: shared key, SQL firewall, Entra-only, runtime-aware internal errors --------------------
+
+SHARED_KEY = (
+    "Failed to list the containers of 'https://stops.blob.core.windows.net/': Status: 403 (Key based "
+    "authentication is not permitted on this storage account.) ErrorCode: KeyBasedAuthenticationNotPermitted"
+)
+SQL_FIREWALL = (
+    "Failed to connect to 'sales-sql.database.windows.net', database 'sales'. Cannot open server 'sales-sql' "
+    "requested by the login. Client with IP address '20.42.6.99' is not allowed to access the server.  To "
+    "enable access, use the Azure Management Portal or run sp_set_firewall_rule on the master database to "
+    "create a firewall rule for this IP address or address range.  It may take up to five minutes for this "
+    "change to take effect. Error number: 40615, State: 1, Class: 14"
+)
+ENTRA_ONLY = (
+    "Failed to connect to 'sales-sql.database.windows.net', database 'sales' with SQL authentication. "
+    "Login failed for user 'purview_scanner'. Reason: Azure Active Directory only authentication is enabled. "
+    "Please contact your system administrator. Error number: 18456, State: 1, Class: 14"
+)
+ENTRA_ONLY_NEW = (
+    "Login failed for user 'purview_scanner'. Reason: Microsoft Entra-only authentication is enabled. "
+    "Error number: 18456"
+)
+INTERNAL = (
+    "Internal system error. Please contact support with correlationId:4f1c7d2e-93b1-4c55-b1d4-0b6a0e1f9a21 "
+    "System Error, contact support."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "cause", "matched"),
+    [
+        (SHARED_KEY, s.SOURCE_ACCESS, "storage-shared-key-disabled", "KeyBasedAuthenticationNotPermitted"),
+        (
+            "Status: 403 (Key based authentication is not permitted on this storage account.)",
+            s.SOURCE_ACCESS,
+            "storage-shared-key-disabled",
+            "Key based authentication is not permitted",
+        ),
+        (SQL_FIREWALL, s.PRIVATE_LINK, "sql-firewall", "40615"),
+        (
+            "Cannot open server 'sales-sql' requested by the login. Client with IP address '20.42.6.99' is "
+            "not allowed to access the server.",
+            s.PRIVATE_LINK,
+            "sql-firewall",
+            "Client with IP address '20.42.6.99' is not allowed to access the server",
+        ),
+        (
+            ENTRA_ONLY,
+            s.SOURCE_ACCESS,
+            "sql-entra-only",
+            "Azure Active Directory only authentication is enabled",
+        ),
+        (ENTRA_ONLY_NEW, s.SOURCE_ACCESS, "sql-entra-only", "Microsoft Entra-only authentication is enabled"),
+    ],
+)
+def test_issue8_rules(text: str, section: str, cause: str, matched: str) -> None:
+    found = classify_text(text)
+    assert found is not None
+    assert (found.section, found.cause, found.matched) == (section, cause, matched)
+
+
+def test_shared_key_is_not_read_as_a_network_rule() -> None:
+    """Without its own rule, the 403 text would fall to AuthorizationFailure's "not authorized" (network)."""
+    text = "This request is not authorized to perform this operation. " + SHARED_KEY
+    found = classify_text(text)
+    assert found is not None and found.cause == "storage-shared-key-disabled"
+
+
+def test_plain_18456_stays_a_wrong_or_rotated_password() -> None:
+    found = classify_text("Login failed for user 'purview_scanner'. Error number: 18456, State: 1")
+    assert found is not None and found.section == s.SCANS_NO_LONGER_RUN and found.cause == "sql-login-failed"
+
+
+def test_entra_only_words_without_a_login_failure_are_not_entra_only() -> None:
+    found = classify_text(
+        "Resource 'sql' was disallowed by policy: Microsoft Entra-only authentication enabled"
+    )
+    assert found is not None and found.cause != "sql-entra-only"
+
+
+def _internal_run() -> dict[str, object]:
+    return w.scan_run("Failed", "2026-11-28T07:14:00Z", error_message=INTERNAL)
+
+
+@pytest.mark.parametrize(
+    ("connected_via", "cause"),
+    [
+        (None, "purview-internal-error"),  # Azure IR
+        ({"referenceName": "AutoResolveIntegrationRuntime"}, "purview-internal-error"),
+        ({"referenceName": "managed-ir", "integrationRuntimeType": "Managed"}, "purview-internal-error"),
+        ({"referenceName": "shir-01", "integrationRuntimeType": "SelfHosted"}, "shir-cannot-reach-purview"),
+        ({"referenceName": "shir-01"}, "shir-cannot-reach-purview"),  # type unknown: the old reading
+    ],
+)
+def test_internal_system_error_is_read_with_the_scans_runtime(
+    connected_via: dict[str, str] | None, cause: str
+) -> None:
+    scan = w.scan("weekly", "AdlsGen2Msi")
+    scan["properties"]["connectedVia"] = connected_via
+    found = classify_run(_internal_run(), scan)
+    assert found is not None and found.cause == cause and found.section == s.SCANS_NO_LONGER_RUN
+    if cause == "purview-internal-error":
+        assert "self-hosted" not in found.reason.replace("not a self-hosted", "")
+
+
+def test_internal_system_error_runtime_resource_kind_decides_an_untyped_name() -> None:
+    scan = w.scan("weekly", "AdlsGen2Msi", ir="managed-ir")
+    managed = w.integration_runtime("managed-ir", "Managed")
+    found = classify_run(_internal_run(), scan, runtime=managed)
+    assert found is not None and found.cause == "purview-internal-error"
+    shir = w.integration_runtime("shir-01", "SelfHosted")
+    found = classify_run(_internal_run(), scan, runtime=shir)
+    assert found is not None and found.cause == "shir-cannot-reach-purview"
+
+
+def test_old_callers_without_a_scan_keep_the_self_hosted_reading() -> None:
+    found = classify_run(_internal_run())
+    assert found is not None and found.reason == "self-hosted integration runtime cannot reach Purview"

@@ -32,7 +32,8 @@ async def test_rotation_after_last_success_warns() -> None:
     [f] = await _run(kv.kv_world(versions=[OLD, NEW], runs=runs))
     assert f.status is Status.WARN and f.section == s.SCANS_NO_LONGER_RUN and f.scan == kv.SCAN
     assert "rotated after the last successful run: update the credential/scan" in f.title
-    assert "changed on 2026-11-20 00:00 UTC (version v2)" in f.detail
+    assert "got a new version v2 on 2026-11-20 00:00 UTC" in f.detail
+    assert f.evidence["newestCreated"] == "2026-11-20T00:00:00Z"
     assert f.evidence["lastSuccessfulRun"] == {
         "id": "run-2026-11-10T00:00:00Z",
         "endTime": "2026-11-10T00:00:00Z",
@@ -41,12 +42,25 @@ async def test_rotation_after_last_success_warns() -> None:
     assert any(kv.CREDENTIAL in line and "v2" in line for line in f.fix)
 
 
-async def test_attribute_update_after_success_counts_as_a_change() -> None:
+async def test_attribute_edit_after_success_is_not_a_rotation() -> None:
+    # someone set an expiry or a tag on the version the scan read: `updated` moves, the value does not
     touched = kv.version("v1", created="2026-09-01T00:00:00Z", updated="2026-11-25T00:00:00Z")
     [f] = await _run(
         kv.kv_world(versions=[touched], runs=_runs(w.scan_run("Succeeded", "2026-11-10T00:00:00Z")))
     )
-    assert f.status is Status.WARN and f.evidence["newestChanged"] == "2026-11-25T00:00:00Z"
+    assert f.status is Status.PASS and "unchanged" in f.title
+    assert "attributes were edited on 2026-11-25 00:00 UTC" in f.detail
+    assert f.evidence["newestCreated"] == "2026-09-01T00:00:00Z"
+    assert f.evidence["newestUpdated"] == "2026-11-25T00:00:00Z"
+
+
+async def test_pinned_older_version_is_judged_on_created_not_updated() -> None:
+    # the pinned old version was edited (an expiry added) after the newer one was created: still older
+    old = kv.version("v1", created="2026-09-01T00:00:00Z", updated="2026-11-26T00:00:00Z")
+    runs = _runs(w.scan_run("Succeeded", "2026-11-25T00:00:00Z"))
+    [f] = await _run(kv.kv_world(versions=[old, NEW], pinned="v1", runs=runs))
+    assert f.status is Status.WARN and "pins an older version" in f.title
+    assert "rotated" not in f.title
 
 
 async def test_unchanged_since_last_success_passes() -> None:

@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 
 from checks import sections as s
-from checks.catalogue import integration_runtime
+from checks.catalogue import integration_runtime, private_network
 from checks.errors import GatewayError
 from checks.gateways.purview import PERMISSION as PURVIEW_PERMISSION
 from checks.model import Finding, Status
+from checks.run_evidence import overrule
 from checks.runtimes import scan_runtime_name
 from tests.checks import kv_worlds as kv
 from tests.checks import worlds as w
@@ -213,8 +214,8 @@ def _managed_world(*endpoints: dict[str, Any], credential: bool = False) -> dict
 
 async def test_pending_endpoint_to_the_source_fails_with_approve_fix() -> None:
     [f] = await _run(_managed_world(w.managed_private_endpoint("pe-sql", w.SQL_ID, "Pending", "sqlServer")))
-    assert f.status is Status.FAIL and "not approved" in f.title
-    assert "pe-sql to the source sales-sql is Pending" in f.detail
+    assert f.status is Status.FAIL and "pe-sql (sqlServer) is Pending" in f.title
+    assert "the source sales-sql: pe-sql (sqlServer) is Pending" in f.detail
     assert f.fix[0].startswith(f"az network private-endpoint-connection list --id {w.SQL_ID} ")
     assert f.fix[1].startswith("az network private-endpoint-connection approve --id")
     assert f.evidence["endpoints"][0]["status"] == "Pending"
@@ -227,13 +228,13 @@ async def test_pending_endpoint_to_the_scans_vault_fails() -> None:
         credential=True,
     )
     [f] = await _run(world)
-    assert f.status is Status.FAIL and f"pe-kv to Key Vault {kv.VAULT} is Pending" in f.detail
+    assert f.status is Status.FAIL and f"Key Vault {kv.VAULT}: pe-kv (vault) is Pending" in f.detail
     assert "pe-sql" not in f.detail
 
 
 async def test_approved_endpoints_pass() -> None:
     [f] = await _run(_managed_world(w.managed_private_endpoint("pe-sql", w.SQL_ID, "Approved", "sqlServer")))
-    assert f.status is Status.PASS and "pe-sql Approved" in f.detail
+    assert f.status is Status.PASS and "pe-sql (sqlServer) is Approved" in f.detail
 
 
 async def test_unrelated_pending_endpoint_is_ignored_and_absence_is_left_to_private_network() -> None:
@@ -251,7 +252,7 @@ async def test_endpoint_to_the_parent_server_covers_a_database_source() -> None:
     world = _managed_world(w.managed_private_endpoint("pe-sql", w.SQL_ID, "Pending", "sqlServer"))
     w.pv(world)["dataSources"][0]["properties"]["resourceId"] = f"{w.SQL_ID}/databases/sales"
     [f] = await _run(world)
-    assert f.status is Status.FAIL and "pe-sql to the source sales-sql is Pending" in f.detail
+    assert f.status is Status.FAIL and "the source sales-sql: pe-sql (sqlServer) is Pending" in f.detail
 
 
 @pytest.mark.parametrize("name", ["AutoResolveIntegrationRuntime", "Azure AutoResolve Integration Runtime"])
@@ -261,3 +262,145 @@ def test_the_auto_resolve_name_is_the_azure_ir_not_a_runtime_to_look_up(name: st
         scan_runtime_name({"properties": {"connectedVia": {"referenceName": "shir-onprem"}}}) == "shir-onprem"
     )
     assert scan_runtime_name({"properties": {"connectedVia": None}}) is None
+
+
+# --- self-hosted states: Limited, Upgrading, and since when a runtime is down ---------------------------
+STALE = "2026-11-28T05:00:00Z"  # three hours before the tests' now
+
+
+async def test_limited_with_a_node_online_and_in_contact_warns() -> None:
+    [f, _] = await _run(_shir_world(shir_status("Limited", [node("n1"), node("n2", "Offline", last=STALE)])))
+    assert f.status is Status.WARN and "state is Limited: some nodes are down, n1 is Online" in f.title
+    assert "node n2 is Offline" in f.evidence["problems"]
+
+
+async def test_limited_with_the_online_node_out_of_contact_fails_since_its_last_contact() -> None:
+    nodes = [node("n1", last=STALE), node("n2", "Offline", last="2026-11-28T04:00:00Z")]
+    [f, _] = await _run(_shir_world(shir_status("Limited", nodes)))
+    assert f.status is Status.FAIL and "no node is Online and in contact" in f.title
+    assert f.evidence["causeSince"] == STALE
+
+
+async def test_limited_without_nodes_in_the_status_warns() -> None:
+    status = {"name": SHIR, "kind": "SelfHosted", "properties": {"state": "Limited"}}
+    [f] = await _run(_shir_world(status))
+    assert f.status is Status.WARN and "some nodes are down" in f.title
+
+
+@pytest.mark.parametrize(
+    ("state", "nodes"),
+    [
+        ("Online", [node("n1", "Upgrading")]),  # the only node is being updated
+        ("Upgrading", [node("n1", "Upgrading")]),
+        ("Online", [node("n1"), node("n2", "Upgrading")]),
+    ],
+)
+async def test_an_upgrading_node_is_in_transit(state: str, nodes: list[dict[str, Any]]) -> None:
+    [f, _] = await _run(_shir_world(shir_status(state, nodes)))
+    assert f.status is Status.WARN and "transit" in f.detail
+    assert not any("Start-Service" in line for line in f.fix)
+
+
+@pytest.mark.parametrize("state", ["Offline", "NeedRegistration", "AccessDenied", "Expired"])
+async def test_a_down_runtime_fails_since_its_last_contact(state: str) -> None:
+    nodes = [node("n1", "Offline", last="2026-11-19T22:47:13Z"), node("n2", "Offline", last=STALE)]
+    [f, _] = await _run(_shir_world(shir_status(state, nodes)))
+    assert f.status is Status.FAIL and f"state is {state}" in f.title
+    assert f.evidence["causeSince"] == STALE  # the last moment any node was in contact
+
+
+async def test_an_expired_node_fails_since_its_expiry() -> None:
+    [f, _] = await _run(_shir_world(shir_status(nodes=[node(expiry="2026-11-01T00:00:00Z")])))
+    assert f.status is Status.FAIL and f.evidence["causeSince"] == "2026-11-01T00:00:00Z"
+
+
+async def test_warnings_and_passes_carry_no_cause_since() -> None:
+    [f, v] = await _run(_shir_world(shir_status("Limited", [node("n1"), node("n2", "Offline")])))
+    assert "causeSince" not in f.evidence and "causeSince" not in v.evidence
+    [f, _] = await _run(_shir_world(shir_status()))
+    assert f.status is Status.PASS and "causeSince" not in f.evidence
+
+
+async def test_a_success_before_the_last_contact_does_not_overrule_the_fail() -> None:
+    nodes = [node("n1", "Offline", last="2026-11-19T22:47:13Z")]
+    [f, _] = await _run(_shir_world(shir_status("Offline", nodes)))
+    older = [w.scan_run("Succeeded", "2026-11-13T02:00:00Z")]
+    newer = [w.scan_run("Succeeded", "2026-11-27T02:00:00Z")]
+    assert overrule([f], {"nightly": older})[0].status is Status.FAIL
+    assert overrule([f], {"nightly": newer})[0].status is Status.WARN
+
+
+# --- managed VNet: sub-resource and provisioning, as private-network judges them ------------------------
+async def test_endpoint_to_the_source_with_the_wrong_sub_resource_fails() -> None:
+    [f] = await _run(_managed_world(w.endpoint("pe-sql", w.SQL_ID, "blob")))
+    assert f.status is Status.FAIL and "sub-resource sqlServer" in f.title
+
+
+async def test_endpoint_still_provisioning_warns_and_failed_provisioning_fails() -> None:
+    [f] = await _run(_managed_world(w.endpoint("pe-sql", w.SQL_ID, "sqlServer", provisioning="Provisioning")))
+    assert f.status is Status.WARN and "still being provisioned" in f.title
+    [f] = await _run(_managed_world(w.endpoint("pe-sql", w.SQL_ID, "sqlServer", provisioning="Failed")))
+    assert f.status is Status.FAIL and "delete and re-create pe-sql" in f.fix[0]
+
+
+async def test_vault_endpoint_must_target_the_vault_sub_resource() -> None:
+    world = _managed_world(
+        w.endpoint("pe-sql", w.SQL_ID, "sqlServer"),
+        w.endpoint("pe-kv", kv.VAULT_ID, "blob"),
+        credential=True,
+    )
+    [f] = await _run(world)
+    assert (
+        f.status is Status.FAIL and f"Key Vault {kv.VAULT}" in f.detail and "sub-resource vault" in f.detail
+    )
+
+
+ADLS = w.STORAGE_ID
+
+
+@pytest.mark.parametrize(
+    "endpoints",
+    [
+        [w.endpoint("pe-dfs", ADLS, "dfs"), w.endpoint("pe-blob", ADLS, "blob")],
+        [w.endpoint("pe-dfs", ADLS, "dfs")],
+        [w.endpoint("pe-blob", ADLS, "blob")],
+        [w.endpoint("pe-dfs", ADLS, "dfs", "Pending"), w.endpoint("pe-blob", ADLS, "blob")],
+        [w.endpoint("pe-dfs", ADLS, "dfs", "Disconnected")],
+        [w.endpoint("pe-dfs", ADLS, "dfs", provisioning="Failed"), w.endpoint("pe-blob", ADLS, "blob")],
+        [w.endpoint("pe-dfs", ADLS, "dfs", provisioning="Updating"), w.endpoint("pe-blob", ADLS, "blob")],
+        [w.endpoint("pe-dfs-old", ADLS, "dfs", "Rejected"), w.endpoint("pe-dfs", ADLS, "dfs")],
+    ],
+)
+async def test_private_network_and_integration_runtime_agree_on_the_same_endpoints(
+    endpoints: list[dict[str, Any]],
+) -> None:
+    world = w.adls_world(public="Disabled")
+    w.pv(world)["scans"]["sales-adls"] = [w.scan("weekly", "AdlsGen2Msi", ir=MIR)]
+    w.pv(world)["integrationRuntimes"].append(w.integration_runtime(MIR, "Managed"))
+    w.pv(world)["managedPrivateEndpoints"]["default"] = endpoints
+    fake = FakeWorld(world)
+    target = await fake.target("sales-adls")
+    [network] = await private_network.run(target)
+    [runtime] = await integration_runtime.run(target)
+    assert network.status is runtime.status, (network.title, runtime.title)
+    assert fake.calls["purview.mpe:default"] == 1  # one read, shared by both checks
+
+
+PROBLEM_WORDS = ("no ", "not ", "down", "fail", "offline", "expired", "pending", "rejected", "missing")
+
+
+@pytest.mark.parametrize(
+    "world",
+    [
+        _shir_world(shir_status()),
+        _shir_world(shir_status(version="5.40.1.1", latest="5.44.8984.1", auto="On")),
+        _managed_world(w.endpoint("pe-sql", w.SQL_ID, "sqlServer")),
+        _managed_world(),
+        w.sql_world(),
+    ],
+)
+async def test_a_pass_never_names_a_problem_in_its_title(world: dict[str, Any]) -> None:
+    passes = [f for f in await _run(world) if f.status is Status.PASS]
+    assert passes
+    for f in passes:
+        assert not any(word in f.title.lower() for word in PROBLEM_WORDS), f.title

@@ -130,25 +130,198 @@ async def test_rbac_unreadable_assignments_is_unknown() -> None:
     assert "roleAssignments/read" in f.detail and f.evidence["vaultId"] == kv.VAULT_ID
 
 
-# --- firewall ----------------------------------------------------------------------------------------
-async def test_firewall_deny_without_trusted_services_warns_separately() -> None:
-    [access, firewall] = await _run(
-        kv.kv_world(vault_resource=kv.vault(default_action="Deny", bypass="None"))
-    )
+# --- network -----------------------------------------------------------------------------------------
+def _closed(**vault: Any) -> dict[str, Any]:
+    """A vault whose firewall denies by default and lets no trusted service bypass it."""
+    return kv.kv_world(vault_resource=kv.vault(**{"default_action": "Deny", "bypass": "None", **vault}))
+
+
+async def test_firewall_without_bypass_or_private_path_fails_for_the_azure_ir() -> None:
+    [access, network] = await _run(_closed())
     assert access.status is Status.PASS
-    assert firewall.status is Status.WARN and "trusted Microsoft services" in firewall.detail
-    assert firewall.fix[0] == f"az keyvault update --name {kv.VAULT} --bypass AzureServices"
-    assert firewall.evidence["network"]["networkAcls"]["defaultAction"] == "Deny"
+    assert network.status is Status.FAIL and network.scan == kv.SCAN
+    assert "no trusted-services exception, no private path" in network.title
+    assert key_vault_access.TRUSTED_SERVICES_DOC in network.detail
+    assert network.fix == [f"az keyvault update --name {kv.VAULT} --bypass AzureServices"]
+    assert network.evidence["network"]["networkAcls"]["defaultAction"] == "Deny"
+    assert network.evidence["runtime"]["kind"] == "azure"
 
 
-async def test_firewall_deny_with_trusted_services_is_fine() -> None:
-    findings = await _run(kv.kv_world(vault_resource=kv.vault(default_action="Deny", bypass="AzureServices")))
+@pytest.mark.parametrize(
+    "vault",
+    [
+        {"default_action": "Deny", "bypass": "AzureServices"},
+        {"default_action": "Deny", "bypass": "AzureServices", "public": "Disabled"},
+        {"default_action": "Allow", "bypass": "AzureServices", "public": "Disabled"},
+        {"default_action": "Allow", "bypass": "None"},
+    ],
+    ids=["firewall-with-bypass", "disabled-with-bypass", "disabled-default-allow-bypass", "open"],
+)
+async def test_purview_as_a_trusted_service_or_an_open_vault_is_fine(vault: dict[str, Any]) -> None:
+    findings = await _run(kv.kv_world(vault_resource=kv.vault(**vault)))
     assert [f.status for f in findings] == [Status.PASS]
 
 
-async def test_public_access_disabled_warns() -> None:
-    [_, firewall] = await _run(kv.kv_world(vault_resource=kv.vault(public="Disabled")))
-    assert firewall.status is Status.WARN and "public network access is disabled" in firewall.title
+async def test_missing_bypass_is_the_default_azure_services() -> None:
+    world = _closed()
+    del world["resources"][-1]["properties"]["networkAcls"]["bypass"]
+    assert [f.status for f in await _run(world)] == [Status.PASS]
+
+
+async def test_public_access_disabled_without_bypass_fails() -> None:
+    [_, network] = await _run(_closed(default_action="Allow", public="Disabled"))
+    assert network.status is Status.FAIL and "public network access disabled" in network.detail
+
+
+@pytest.mark.parametrize("path", ["private-endpoint", "ip-rule"])
+async def test_a_private_endpoint_or_ip_rule_on_a_closed_vault_is_a_warning(path: str) -> None:
+    world = _closed()
+    props = world["resources"][-1]["properties"]
+    if path == "private-endpoint":
+        props["privateEndpointConnections"] = [kv.private_endpoint_connection("pe-kv")]
+    else:
+        props["networkAcls"]["ipRules"] = [{"value": "203.0.113.0/27"}]
+    [_, network] = await _run(world)
+    assert network.status is Status.WARN and "may not reach it" in network.title
+
+
+async def test_pending_private_endpoint_is_no_path() -> None:
+    world = _closed()
+    world["resources"][-1]["properties"]["privateEndpointConnections"] = [
+        kv.private_endpoint_connection("pe-kv", "Pending")
+    ]
+    [_, network] = await _run(world)
+    assert network.status is Status.FAIL
+
+
+async def test_perimeter_overrides_the_bypass_and_warns() -> None:
+    [_, network] = await _run(kv.kv_world(vault_resource=kv.vault(public="SecuredByPerimeter")))
+    assert network.status is Status.WARN and "network security perimeter" in network.title
+
+
+async def test_self_hosted_runtime_without_bypass_is_a_warning_saying_what_to_verify() -> None:
+    world = _closed()
+    w.pv(world)["scans"][kv.SOURCE] = [kv.secret_scan(ir="shir-1")]
+    w.pv(world)["integrationRuntimes"].append(w.integration_runtime("shir-1", "SelfHosted"))
+    [_, network] = await _run(world)
+    assert network.status is Status.WARN and "self-hosted integration runtime shir-1" in network.title
+    assert network.fix[0] == f"az keyvault update --name {kv.VAULT} --bypass AzureServices"
+    assert f"nslookup {kv.VAULT}.vault.azure.net" in network.fix[1]
+    assert key_vault_access.PURVIEW_FIREWALL_DOC in network.detail
+
+
+def _managed(status: str | None) -> dict[str, Any]:
+    world = _closed()
+    w.pv(world)["scans"][kv.SOURCE] = [kv.secret_scan(ir="mvnet-ir")]
+    w.pv(world)["integrationRuntimes"].append(w.integration_runtime("mvnet-ir", "Managed"))
+    endpoints = [] if status is None else [w.managed_private_endpoint("mpe-kv", kv.VAULT_ID, status, "vault")]
+    w.pv(world)["managedPrivateEndpoints"]["default"] = endpoints
+    return world
+
+
+async def test_managed_vnet_runtime_with_an_approved_endpoint_to_the_vault_is_fine() -> None:
+    assert [f.status for f in await _run(_managed("Approved"))] == [Status.PASS]
+
+
+@pytest.mark.parametrize("status", ["Pending", None])
+async def test_managed_vnet_runtime_without_an_approved_endpoint_fails(status: str | None) -> None:
+    [_, network] = await _run(_managed(status))
+    assert network.status is Status.FAIL
+    assert network.evidence["managedPrivateEndpoint"]["status"] == (status or None)
+
+
+async def test_unreadable_runtime_is_unknown() -> None:
+    world = _closed()
+    w.pv(world)["scans"][kv.SOURCE] = [kv.secret_scan(ir="gone-ir")]
+    [_, network] = await _run(world)
+    assert network.status is Status.UNKNOWN and "gone-ir" in network.title
+
+
+async def test_open_vault_reads_no_runtime() -> None:
+    world = kv.kv_world()
+    w.pv(world)["scans"][kv.SOURCE] = [kv.secret_scan(ir="shir-1")]
+    fake = FakeWorld(world)
+    await _run({}, fake)
+    assert not any(c.startswith(("purview.ir", "purview.mpe")) for c in fake.calls)
+
+
+# --- access policies naming groups ---------------------------------------------------------------------
+async def test_access_policy_for_a_nested_group_grants_its_members() -> None:
+    world = _policy_world(kv.policy(w.OUTER_GROUP_OID, "Get", "List"))
+    w.join_group(world, w.PURVIEW_MSI, w.GROUP_OID)
+    w.join_group(world, w.GROUP_OID, w.OUTER_GROUP_OID)
+    [f] = await _run(world)
+    assert f.status is Status.PASS and w.OUTER_GROUP_OID in f.detail
+    assert f.evidence["groupEntries"] == [{"objectId": w.OUTER_GROUP_OID, "secrets": ["get", "list"]}]
+
+
+async def test_group_entry_adds_the_missing_permission_to_a_direct_one() -> None:
+    world = _policy_world(kv.policy(w.PURVIEW_MSI, "Get"), kv.policy(w.GROUP_OID, "List"))
+    w.join_group(world, w.PURVIEW_MSI, w.GROUP_OID)
+    [f] = await _run(world)
+    assert f.status is Status.PASS and f.evidence["secretPermissions"] == ["get", "list"]
+
+
+async def test_group_the_identity_is_not_in_does_not_count() -> None:
+    [f] = await _run(_policy_world(kv.policy(w.PURVIEW_MSI, "Get"), kv.policy(w.GROUP_OID, "List")))
+    assert f.status is Status.FAIL and "has Get but not List" in f.title
+
+
+async def test_unreadable_group_membership_is_unknown_naming_graph_never_fail() -> None:
+    fake = FakeWorld(_policy_world(kv.policy(w.PURVIEW_MSI, "Get"), kv.policy(w.GROUP_OID, "List")))
+    fake.fail["graph.groups"] = GatewayError(
+        "list the groups of the Purview identity in Microsoft Graph",
+        status=403,
+        code="Authorization_RequestDenied",
+    )
+    [f] = await _run({}, fake)
+    assert f.status is Status.UNKNOWN and "List" in f.title
+    assert "Microsoft Graph" in f.detail and "GroupMember.Read.All" in f.detail
+    assert f.evidence["candidateEntries"] == [{"objectId": w.GROUP_OID, "secrets": ["list"]}]
+
+
+async def test_graph_is_not_asked_when_no_other_entry_could_fill_the_gap() -> None:
+    fake = FakeWorld(_policy_world(kv.policy(w.PURVIEW_MSI, "Get", "List"), kv.policy(w.GROUP_OID, "all")))
+    [f] = await _run({}, fake)
+    assert f.status is Status.PASS
+    fake = FakeWorld(_policy_world(kv.policy(w.PURVIEW_MSI, "Get"), kv.policy(w.GROUP_OID, "Set")))
+    [f] = await _run({}, fake)
+    assert f.status is Status.FAIL
+    assert not any(c.startswith("graph.") for c in fake.calls)
+
+
+# --- RBAC on single secrets ----------------------------------------------------------------------------
+KV_READER = "21090545-7ca7-4776-b22c-e363652d74d2"
+SECRET_SCOPE = f"{kv.VAULT_ID}/secrets/{kv.SECRET}"
+
+
+async def test_secrets_user_on_the_secret_itself_gets_it_but_lists_only_it() -> None:
+    [f] = await _run(_rbac_world(w.assignment(SECRET_SCOPE, w.KV_SECRETS_USER)))
+    assert f.status is Status.WARN and "List only on them" in f.title
+    assert f.evidence["getSecretOnSecrets"] == [kv.SECRET]
+    assert f.fix == [
+        f"az role assignment create --assignee-object-id {w.PURVIEW_MSI} --assignee-principal-type "
+        f'ServicePrincipal --role "Key Vault Reader" --scope {kv.VAULT_ID}   # List on the vault, no values'
+    ]
+
+
+async def test_secret_scope_get_with_vault_wide_list_passes() -> None:
+    world = _rbac_world(w.assignment(SECRET_SCOPE, w.KV_SECRETS_USER), w.assignment(kv.VAULT_ID, KV_READER))
+    [f] = await _run(world)
+    assert f.status is Status.PASS and f"on secret {kv.SECRET} itself" in f.detail
+
+
+async def test_get_on_another_secret_only_does_not_count() -> None:
+    [f] = await _run(_rbac_world(w.assignment(f"{kv.VAULT_ID}/secrets/other", w.KV_SECRETS_USER)))
+    assert f.status is Status.FAIL and "has neither Get nor List" in f.title
+
+
+async def test_get_on_one_of_two_secrets_the_scans_read_fails_naming_the_other() -> None:
+    world = _rbac_world(w.assignment(SECRET_SCOPE, w.KV_SECRETS_USER), w.assignment(kv.VAULT_ID, KV_READER))
+    kv.add_secret_scan(world, "weekly", "api-key")
+    [f] = await _run(world)
+    assert f.status is Status.FAIL
+    assert f"has Get on secret {kv.SECRET} but not on api-key" in f.title
 
 
 # --- scans and identity ------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ async def test_pinned_version_matches_case_insensitively() -> None:
 async def test_missing_pinned_version_fails_with_listing_fix() -> None:
     [f] = await _run(kv.kv_world(versions=[kv.version("v1")], pinned="v0"))
     assert f.status is Status.FAIL and "has no version v0" in f.title
+    assert f.evidence["blocksEveryRun"] is True
     assert f.fix[0] == f"az keyvault secret list-versions --vault-name {kv.VAULT} --name {kv.SECRET} -o table"
     assert kv.CREDENTIAL in f.fix[1]
     assert f.evidence["secretVersion"] == "v0" and f.evidence["versions"] == 1
@@ -81,20 +82,104 @@ async def test_disabled_pinned_version_fails_and_points_to_the_credential() -> N
     assert any(kv.CREDENTIAL in line for line in f.fix)
 
 
-async def test_expired_version_fails() -> None:
-    [f] = await _run(kv.kv_world(versions=[kv.version("v1", exp="2026-11-27T00:00:00Z")]))
-    assert f.status is Status.FAIL and "expired on 2026-11-27 00:00 UTC" in f.title
-    assert f"az keyvault secret set --vault-name {kv.VAULT} --name {kv.SECRET} --value '<value>'" in f.fix
-    assert "a person must check" in f.detail
+LOGIN_FAILED = "Login failed for user 'scanner'. (Microsoft SQL Server, Error: 18456)"
 
 
-async def test_not_yet_valid_version_fails() -> None:
-    [f] = await _run(kv.kv_world(versions=[kv.version("v1", nbf="2026-12-01T00:00:00Z")]))
-    assert f.status is Status.FAIL and "not valid before 2026-12-01 00:00 UTC" in f.title
+def _failed(message: str, end: str = "2026-11-27T07:00:00Z") -> dict[str, Any]:
+    return w.scan_run("Failed", end, error_message=message)
+
+
+async def test_expired_version_warns_because_key_vault_still_serves_it() -> None:
+    fake = FakeWorld(kv.kv_world(versions=[kv.version("v1", exp="2026-11-27T00:00:00Z")]))
+    [f] = await _run({}, fake)
+    assert f.status is Status.WARN and "expired on 2026-11-27 00:00 UTC" in f.title
+    assert key_vault_secret.DATES_DOC in f.detail and "did not fail" in f.detail
+    assert f"az keyvault secret set --vault-name {kv.VAULT} --name {kv.SECRET} --value" in f.fix[0]
+    assert "--expires" in f.fix[1] and "a person must check" in f.detail
+    assert "causeSince" not in f.evidence and "blocksEveryRun" not in f.evidence
+    assert fake.calls[f"purview.runs:{kv.SOURCE}/{kv.SCAN}"] == 1  # the runs decide
+
+
+async def test_expired_version_fails_when_the_newest_run_says_the_source_refused_it() -> None:
+    runs = {kv.SCAN: [_failed(LOGIN_FAILED), w.scan_run("Succeeded", "2026-11-20T00:00:00Z")]}
+    world = kv.kv_world(versions=[kv.version("v1", exp="2026-11-27T00:00:00Z")], runs=runs)
+    [f] = await _run(world)
+    assert f.status is Status.FAIL and f.title.endswith("and the source refuses its value")
+    assert f.evidence["refusedByRun"]["reason"] == "SQL login refused"
+    assert f.evidence["causeSince"] == "2026-11-27T00:00:00Z"
+    assert "“Login failed for user”" in f.detail
+    assert f.fix == [
+        f"az keyvault secret set --vault-name {kv.VAULT} --name {kv.SECRET} "
+        "--value '<the current password or key>'"
+    ]
+
+
+@pytest.mark.parametrize(
+    "runs",
+    [
+        [w.scan_run("Succeeded", "2026-11-27T09:00:00Z"), _failed(LOGIN_FAILED, "2026-11-26T00:00:00Z")],
+        [_failed("Login failed for user '<token-identified principal>'. Error 18456")],
+        [
+            _failed(
+                "Login failed for user 'scanner'. Reason: Azure Active Directory only authentication "
+                "is enabled."
+            )
+        ],
+        [_failed("Failed to connect: the self-hosted integration runtime is offline")],
+    ],
+    ids=["newest-run-succeeded", "entra-identity", "entra-only-server", "other-cause"],
+)
+async def test_expired_version_stays_a_warning_without_a_refusal(runs: list[dict[str, Any]]) -> None:
+    world = kv.kv_world(versions=[kv.version("v1", exp="2026-11-27T00:00:00Z")], runs={kv.SCAN: runs})
+    [f] = await _run(world)
+    assert f.status is Status.WARN and "refusedByRun" not in f.evidence
+
+
+async def test_not_yet_valid_version_warns_and_a_refused_secret_fails() -> None:
+    versions = [kv.version("v1", nbf="2026-12-01T00:00:00Z")]
+    [f] = await _run(kv.kv_world(versions=versions))
+    assert f.status is Status.WARN and "not valid before 2026-12-01 00:00 UTC" in f.title
     assert f.fix == [
         f"az keyvault secret set-attributes --vault-name {kv.VAULT} --name {kv.SECRET} --version v1 "
         "--not-before 2026-11-28T08:00:00Z"
     ]
+    refused = {kv.SCAN: [_failed("AADSTS7000215: Invalid client secret provided.")]}
+    [f] = await _run(kv.kv_world(versions=versions, runs=refused))
+    assert f.status is Status.FAIL and f.evidence["refusedByRun"]["matched"] == "AADSTS7000215"
+
+
+async def test_expiring_soon_is_not_escalated_by_a_refusal_and_reads_no_runs() -> None:
+    world = kv.kv_world(
+        versions=[kv.version("v1", exp="2026-12-10T00:00:00Z")], runs={kv.SCAN: [_failed(LOGIN_FAILED)]}
+    )
+    fake = FakeWorld(world)
+    [f] = await _run({}, fake)
+    assert f.status is Status.WARN and not any(c.startswith("purview.runs") for c in fake.calls)
+
+
+async def test_unreadable_runs_leave_the_date_a_warning_that_says_so() -> None:
+    fake = FakeWorld(kv.kv_world(versions=[kv.version("v1", exp="2026-11-27T00:00:00Z")]))
+    fake.fail["purview.runs"] = GatewayError("list Purview runs", status=403, permission="Data Reader")
+    [f] = await _run({}, fake)
+    assert f.status is Status.WARN and "list Purview runs" in f.detail
+    assert f.evidence["runsError"]["status"] == 403
+
+
+async def test_disabled_version_fails_since_its_last_attribute_change() -> None:
+    versions = [
+        kv.version("v1", enabled=False, created="2026-01-01T00:00:00Z", updated="2026-11-25T00:00:00Z")
+    ]
+    [f] = await _run(kv.kv_world(versions=versions))
+    assert f.status is Status.FAIL
+    assert f.evidence["causeSince"] == "2026-11-25T00:00:00Z" and f.evidence["blocksEveryRun"] is True
+
+
+async def test_pass_title_names_no_problem() -> None:
+    [f] = await _run(kv.kv_world(versions=[kv.version("v1")]))
+    assert (
+        f.status is Status.PASS
+        and f.title == f"Secret {kv.SECRET} (latest version) in Key Vault {kv.VAULT} exists and is enabled"
+    )
 
 
 @pytest.mark.parametrize(
@@ -112,6 +197,30 @@ async def test_secret_not_found_fails_naming_secret_and_vault() -> None:
     assert f.status is Status.FAIL
     assert f.title == f"Secret {kv.SECRET} not found in Key Vault {kv.VAULT}"
     assert f"az keyvault secret set --vault-name {kv.VAULT} --name {kv.SECRET} --value '<value>'" in f.fix
+    assert f.evidence["softDeleted"] is False and f.evidence["blocksEveryRun"] is True
+
+
+async def test_soft_deleted_secret_fails_with_recover_not_set() -> None:
+    fake = FakeWorld(kv.kv_world(versions=kv.deleted([kv.version("v1")], "2026-11-20T10:00:00Z")))
+    [f] = await _run({}, fake)
+    assert (
+        f.status is Status.FAIL and f.title == f"Secret {kv.SECRET} in Key Vault {kv.VAULT} is soft-deleted"
+    )
+    assert f.fix == [f"az keyvault secret recover --vault-name {kv.VAULT} --name {kv.SECRET}"]
+    assert "deleted on 2026-11-20 10:00 UTC" in f.detail
+    assert f.evidence["causeSince"] == "2026-11-20T10:00:00Z" and f.evidence["softDeleted"] is True
+    assert fake.calls[f"kv.deleted:{kv.VAULT_URI.rstrip('/')}"] == 1
+
+
+async def test_unreadable_deleted_secrets_say_missing_or_soft_deleted_with_both_fixes() -> None:
+    fake = FakeWorld(kv.kv_world(versions=kv.deleted([kv.version("v1")])))
+    fake.fail["kv.deleted"] = GatewayError(
+        "list deleted secrets", status=403, code="Forbidden", permission=KV_LIST_PERMISSION
+    )
+    [f] = await _run({}, fake)
+    assert f.status is Status.FAIL and "missing or soft-deleted" in f.title
+    assert any("secret recover" in line for line in f.fix) and any("secret set" in line for line in f.fix)
+    assert "list deleted secrets" in f.detail and f.evidence["softDeleted"] is None
 
 
 async def test_forbidden_versions_is_unknown_naming_call_and_permission() -> None:

@@ -1,4 +1,4 @@
-"""reader-role: multi-source */read for Purview's identity, single-source read, the requester."""
+"""reader-role: multi-source */read for Purview's identity; single sources: only the requester's Reader."""
 
 from __future__ import annotations
 
@@ -79,39 +79,84 @@ async def test_resource_group_source_scope_and_storage_wildcard_role_is_not_enou
     assert "Microsoft.Storage/storageAccounts/read" not in f.evidence["missing"]
 
 
-async def test_single_source_scan_identity_without_read_warns_and_user_checked() -> None:
+async def test_single_source_purview_without_reader_is_not_a_problem_and_not_read() -> None:
+    """Set up as the connector page advises: Storage Blob Data Reader only, no Reader. Nothing to warn."""
+    world = w.adls_world()
+    world["roleAssignments"].append(w.assignment(w.STORAGE_ID, w.BLOB_DATA_READER))
+    fake = FakeWorld(world)
+    [f] = await reader_role.run(await fake.target("sales-adls"))
+    assert f.status is Status.SKIPPED and f.section == s.REGISTER_SINGLE
+    assert "person registering" in f.title and "needs no Reader to scan a single source" in f.detail
+    assert not [c for c in fake.calls if c.startswith("arm.role_assignments")]  # not even read
+
+
+async def test_single_source_with_service_principal_scan_is_skipped_too() -> None:
+    world = w.adls_world()
+    w.pv(world)["scans"]["sales-adls"] = [
+        w.scan("weekly", "AdlsGen2ServicePrincipal", credential="sp", credential_type="ServicePrincipal")
+    ]
+    w.pv(world)["credentials"].append(
+        w.credential("sp", "ServicePrincipal", {"servicePrincipalId": w.SP_APP_ID})
+    )
+    [f] = await _run(world, "sales-adls")
+    assert f.status is Status.SKIPPED
+
+
+async def test_single_source_requester_with_reader_passes_and_purview_is_not_evaluated() -> None:
     world = w.adls_world()
     world["roleAssignments"] += [
         w.assignment(w.STORAGE_ID, w.BLOB_DATA_READER),
         w.assignment(w.RG_ID, w.READER, w.USER_OID, principal_type="User"),
     ]
-    findings = await _run(world, "sales-adls", upn=w.USER_UPN)
-    by_role = {f.evidence["identity"]["role"]: f for f in findings}
-    msi, user = by_role["scan"], by_role["requester"]
-    assert msi.status is Status.WARN and msi.section == s.REGISTER_SINGLE and msi.scan == "weekly"
-    assert msi.evidence["missing"] == ["Microsoft.Storage/storageAccounts/read"]
-    assert user.status is Status.PASS and user.evidence["identity"]["objectId"] == w.USER_OID
+    [user] = await _run(world, "sales-adls", upn=w.USER_UPN)
+    assert user.status is Status.PASS and user.section == s.REGISTER_SINGLE
+    assert user.evidence["identity"]["role"] == "requester"
+    assert user.evidence["identity"]["objectId"] == w.USER_OID
+    assert "needs no Reader to scan a single source" in user.detail
 
 
-async def test_requester_without_reader_gets_user_fix() -> None:
+async def test_single_source_requester_without_reader_warns_for_registering_only() -> None:
     world = w.adls_world()
-    world["roleAssignments"].append(w.assignment(w.SUB_ID, w.READER))
-    findings = await _run(world, "sales-adls", upn=w.USER_UPN)
-    [user] = [f for f in findings if f.evidence.get("identity", {}).get("role") == "requester"]
-    assert user.status is Status.WARN
+    world["roleAssignments"].append(w.assignment(w.SUB_ID, w.READER))  # Purview's: irrelevant here
+    [user] = await _run(world, "sales-adls", upn=w.USER_UPN)
+    assert user.status is Status.WARN and user.evidence["identity"]["role"] == "requester"
+    assert user.title == "Alice lacks Reader on salesadls"
+    assert "cannot register this source" in user.detail and "does not stop existing scans" in user.detail
+    assert user.evidence["missing"] == ["Microsoft.Storage/storageAccounts/read"]
     assert "--assignee-principal-type User --role Reader" in user.fix[0]
 
 
-async def test_graph_failure_is_unknown_for_requester_only() -> None:
+async def test_multi_source_requester_without_reader_warns_while_purview_fails() -> None:
+    world = _sub_world()
+    findings = await _run(world, "contoso-sub", upn=w.USER_UPN)
+    by_role = {f.evidence["identity"]["role"]: f for f in findings}
+    assert by_role["purview"].status is Status.FAIL
+    assert "cannot enumerate" in by_role["purview"].detail
+    assert by_role["requester"].status is Status.WARN
+    assert "does not stop existing scans" in by_role["requester"].detail
+
+
+async def test_multi_source_service_principal_scan_identity_without_reader_fails() -> None:
+    world = _sub_world()
+    w.pv(world)["scans"]["contoso-sub"] = [
+        w.scan("all", "AzureSubscriptionCredential", credential="sp", credential_type="ServicePrincipal")
+    ]
+    w.pv(world)["credentials"].append(
+        w.credential("sp", "ServicePrincipal", {"servicePrincipalId": w.SP_APP_ID})
+    )
+    world["roleAssignments"].append(w.assignment(w.SUB_ID, w.READER))  # Purview's MSI only
+    findings = await _run(world, "contoso-sub")
+    by_role = {f.evidence["identity"]["role"]: f for f in findings}
+    assert by_role["purview"].status is Status.PASS
+    assert by_role["scan"].status is Status.FAIL and by_role["scan"].scan == "all"
+
+
+async def test_graph_failure_is_unknown_for_the_requester() -> None:
     world = w.adls_world()
-    world["roleAssignments"].append(w.assignment(w.SUB_ID, w.READER))
     fake = FakeWorld(world)
     fake.fail["graph.user"] = GatewayError("GET Graph user", status=403, permission="User.Read.All")
-    findings = await reader_role.run(await fake.target("sales-adls", requester_upn=w.USER_UPN))
-    statuses = sorted(f.status.value for f in findings)
-    assert statuses == ["pass", "unknown"]
-    [unknown] = [f for f in findings if f.status is Status.UNKNOWN]
-    assert "User.Read.All" in unknown.detail
+    [unknown] = await reader_role.run(await fake.target("sales-adls", requester_upn=w.USER_UPN))
+    assert unknown.status is Status.UNKNOWN and "User.Read.All" in unknown.detail
 
 
 async def test_unknown_requester_upn_is_unknown() -> None:

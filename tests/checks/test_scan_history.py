@@ -44,8 +44,10 @@ async def test_failing_after_success_is_classified() -> None:
         "section": s.SOURCE_ACCESS,
         "reason": "Purview lacks data access",
         "matched": "AuthorizationPermissionMismatch",
+        "cause": "storage-data-permission",
     }
     assert f.evidence["error"] == MISMATCH
+    assert f.evidence["causeSince"] == "2026-11-21T07:10:00Z"  # the first failure of the streak
 
 
 async def test_unsorted_runs_are_ordered_by_time_and_unfinished_ones_skipped() -> None:
@@ -112,3 +114,39 @@ async def test_naive_and_aware_times_compare() -> None:
     ]
     [f] = await _run(_world(runs))
     assert f.status is Status.FAIL and f.evidence["lastSuccess"]["endTime"] == "2026-11-20T07:14:00"
+
+
+async def test_a_pass_carries_no_cause_since() -> None:
+    runs = [w.scan_run("Succeeded", "2026-11-28T07:14:00Z"), w.scan_run("Failed", "2026-11-21T07:10:00Z")]
+    [f] = await _run(_world(runs))
+    assert f.status is Status.PASS and "causeSince" not in f.evidence
+    assert "fail" not in f.title.lower()
+
+
+INTERNAL = "Internal system error. Please contact support with correlationId:1c2d-33 System Error."
+
+
+async def test_internal_error_on_the_azure_ir_is_not_blamed_on_a_self_hosted_runtime() -> None:
+    [f] = await _run(_world([w.scan_run("Failed", "2026-11-28T07:14:00Z", error_message=INTERNAL)]))
+    assert f.status is Status.FAIL and f.evidence["runtime"] == "azure"
+    assert f.evidence["classification"]["cause"] == "purview-internal-error"
+    assert "self-hosted integration runtime" not in f.title
+
+
+async def test_internal_error_on_a_named_runtime_reads_the_runtime_kind_once() -> None:
+    world = _world([w.scan_run("Failed", "2026-11-28T07:14:00Z", error_message=INTERNAL)])
+    w.pv(world)["scans"]["sales-adls"] = [w.scan("weekly", "AdlsGen2Msi", ir="shir-01")]
+    w.pv(world)["integrationRuntimes"].append(w.integration_runtime("shir-01", "SelfHosted"))
+    fake = FakeWorld(world)
+    [f] = await scan_history.run(await fake.target("sales-adls"))
+    assert f.evidence["runtime"] == "self-hosted"
+    assert f.evidence["classification"]["cause"] == "shir-cannot-reach-purview"
+    assert fake.calls["purview.ir:shir-01"] == 1
+
+
+async def test_a_succeeding_scan_does_not_read_its_runtime() -> None:
+    world = _world([w.scan_run("Succeeded", "2026-11-28T07:14:00Z")])
+    w.pv(world)["scans"]["sales-adls"] = [w.scan("weekly", "AdlsGen2Msi", ir="shir-01")]
+    fake = FakeWorld(world)
+    [f] = await scan_history.run(await fake.target("sales-adls"))
+    assert f.status is Status.PASS and fake.calls["purview.ir:shir-01"] == 0

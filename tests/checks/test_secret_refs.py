@@ -17,6 +17,8 @@ from checks.secret_refs import (
     SecretRef,
     collect,
     credential_names,
+    newest_refusal,
+    refusal_in,
     scan_secrets,
     secret_refs,
 )
@@ -129,3 +131,37 @@ def test_parse_time_handles_wire_forms() -> None:
     assert parse_time("2022-02-23T15:52:25.4059244Z") == datetime(2022, 2, 23, 15, 52, 25, 405924, tzinfo=UTC)
     assert parse_time("2026-11-28T08:00:00") == datetime(2026, 11, 28, 8, tzinfo=UTC)
     assert parse_time(None) is None and parse_time("yesterday") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Login failed for user 'scanner'. (Microsoft SQL Server, Error: 18456)", "SQL login refused"),
+        (
+            "AADSTS7000222: The provided client secret keys for app 'x' are expired.",
+            "service principal secret refused",
+        ),
+        (
+            "Server failed to authenticate the request. Make sure the value of Authorization header "
+            "is formed correctly including the signature.",
+            "storage account key refused",
+        ),
+        ('FATAL: password authentication failed for user "scanner"', "password refused"),
+        ("Login failed for user '<token-identified principal>'. 18456", None),
+        ("Login failed for user 'x'. Reason: Microsoft Entra-only authentication is enabled.", None),
+        ("KeyBasedAuthenticationNotPermitted: Key based authentication is not permitted", None),
+        ("The self-hosted integration runtime is offline", None),
+    ],
+)
+def test_refusal_in_recognises_a_source_refusing_the_secret(text: str, reason: str | None) -> None:
+    found = refusal_in(text)
+    assert (found[0] if found else None) == reason
+
+
+def test_newest_refusal_reads_only_the_newest_finished_run() -> None:
+    refused = w.scan_run("Failed", "2026-11-26T00:00:00Z", error_message="Login failed for user 'x'")
+    succeeded = w.scan_run("Succeeded", "2026-11-27T00:00:00Z")
+    queued = {"id": "q", "status": "Queued", "startTime": "2026-11-28T00:00:00Z"}
+    assert newest_refusal([succeeded, refused]) is None
+    found = newest_refusal([queued, refused])
+    assert found is not None and found.run_id == refused["id"] and found.reason == "SQL login refused"

@@ -393,3 +393,93 @@ def sql_world(**server: Any) -> Json:
 
 def clone(world: Json) -> Json:
     return copy.deepcopy(world)
+
+
+# --- network (added for private-network / integration-runtime) ---------------------------------------
+
+AZURE_SERVICES_RULE = "AllowAllWindowsAzureIps"
+
+
+def firewall_rule(
+    parent_id: str, name: str = AZURE_SERVICES_RULE, start: str = "0.0.0.0", end: str = "0.0.0.0"
+) -> Json:
+    """A SQL server's or Synapse workspace's firewall rule (a child resource with its own id); the default
+    is the portal's "Allow Azure services and resources to access this server"."""
+    synapse = "/microsoft.synapse/" in parent_id.lower()
+    provider = "Microsoft.Synapse/workspaces" if synapse else "Microsoft.Sql/servers"
+    return {
+        "id": f"{parent_id}/firewallRules/{name}",
+        "name": name,
+        "type": f"{provider}/firewallRules",
+        "properties": {"startIpAddress": start, "endIpAddress": end},
+    }
+
+
+def cosmos_firewall(account: Json, ip_rules: list[str], *, vnet_filter: bool = False) -> Json:
+    """`account` (a cosmos_account) with IP filtering: `ipRules` and the VNet filter flag."""
+    account["properties"]["ipRules"] = [{"ipAddressOrRange": r} for r in ip_rules]
+    account["properties"]["isVirtualNetworkFilterEnabled"] = vnet_filter
+    account["properties"]["virtualNetworkRules"] = []
+    return account
+
+
+def multi_scan(name: str, kind: str, resource_types: list[str] | None) -> Json:
+    """A subscription / resource-group scan covering `resource_types` (keys as written; None: no list)."""
+    made = scan(name, kind)
+    if resource_types is not None:
+        entry = {"scanRulesetType": "System", "resourceNameFilter": None, "credential": None}
+        made["properties"]["resourceTypes"] = {t: {"scanRulesetName": t, **entry} for t in resource_types}
+    return made
+
+
+def endpoint(
+    name: str, target_id: str, group: str, status: str = "Approved", provisioning: str = "Succeeded"
+) -> Json:
+    """A managed private endpoint with its sub-resource (`groupId`) and provisioning state."""
+    made = managed_private_endpoint(name, target_id, status, group)
+    made["properties"]["provisioningState"] = provisioning
+    return made
+
+
+EVERYONE = "00000000-0000-0000-0000-000000000000"
+
+
+def deny_assignment(
+    scope: str,
+    *,
+    name: str = "System deny assignment created by managed application",
+    principals: list[tuple[str, str]] | None = None,
+    exclude: list[tuple[str, str]] | None = None,
+    actions: list[str] | None = None,
+    not_actions: list[str] | None = None,
+    data_actions: list[str] | None = None,
+    not_data_actions: list[str] | None = None,
+    child_scopes: bool = True,
+    condition: str | None = None,
+    description: str = "Created by Azure for a managed application's resources",
+) -> Json:
+    """An ARM deny assignment (world key `denyAssignments`); principals as (id, type), Everyone by default."""
+    guid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"deny|{scope}|{name}"))
+    perm: Json = {
+        "actions": actions or [],
+        "notActions": not_actions or [],
+        "dataActions": data_actions or [],
+        "notDataActions": not_data_actions or [],
+    }
+    if condition is not None:
+        perm["condition"], perm["conditionVersion"] = condition, "2.0"
+    return {
+        "id": f"{scope}/providers/Microsoft.Authorization/denyAssignments/{guid}",
+        "name": guid,
+        "type": "Microsoft.Authorization/denyAssignments",
+        "properties": {
+            "denyAssignmentName": name,
+            "description": description,
+            "permissions": [perm],
+            "scope": scope,
+            "doNotApplyToChildScopes": not child_scopes,
+            "principals": [{"id": i, "type": t} for i, t in principals or [(EVERYONE, "SystemDefined")]],
+            "excludePrincipals": [{"id": i, "type": t} for i, t in exclude or []],
+            "isSystemProtected": True,
+        },
+    }

@@ -19,7 +19,7 @@ NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 def test_generated_world_shape_and_failures() -> None:
     raw = generated_world(120, 3, 7, seed=3, now=NOW)
-    world = load_world(raw)
+    world = load_world(raw, rebase_to=None)
     account = world.purview[ACCOUNT]
     assert world.page_size == 100
     assert len(account.data_sources) == 120

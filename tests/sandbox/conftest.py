@@ -54,14 +54,15 @@ def world_data() -> Json:
 
 @pytest.fixture
 async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(load_world(WORLD_FILE)) as sandbox:
+    """The minimal world as written (not rebased: its dates are the file's, which the tests assert)."""
+    async with Sandbox(load_world(WORLD_FILE, rebase_to=None)) as sandbox:
         yield sandbox
 
 
 @pytest.fixture
 async def paged_sb(world_data: Json) -> AsyncIterator[Sandbox]:
     """The minimal world with one item per page, so every list pages."""
-    async with Sandbox(load_world({**world_data, "pageSize": 1})) as sandbox:
+    async with Sandbox(load_world({**world_data, "pageSize": 1}, rebase_to=None)) as sandbox:
         yield sandbox
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.identity.aio import EnvironmentCredential
 from azure.keyvault.secrets.aio import SecretClient
 
-from sandbox import Sandbox
+from checks.gateways.keyvault import KeyVaultGateway
+from sandbox import Sandbox, load_world
+from sandbox.world import WorldError
 from tests.sandbox.conftest import ARM, KEYVAULT, TENANT, Caller
 
 V = {"api-version": "7.5"}
@@ -102,3 +105,73 @@ async def test_raw_versions_page_and_missing_api_version(sb: Sandbox, call: Call
     assert "api-version=7.5" in body["nextLink"] and "maxresults=1" in body["nextLink"]
     status, body, _ = await call("GET", "/kv/kv-sales/secrets/sql-password/versions", scope=KEYVAULT)
     assert (status, body["error"]["code"]) == (400, "MissingApiVersionParameter")
+
+
+DELETED = "2026-11-20T10:00:00Z"
+
+
+def _with_deleted_secret(world_data: dict[str, Any]) -> dict[str, Any]:
+    """kv-sales with `old-password` soft-deleted on 20 Nov 2026 (every version carries the date)."""
+    secrets = world_data["keyVaults"]["kv-sales"]["secrets"]
+    secrets["old-password"] = [
+        {"version": "9f0e", "attributes": {"created": "2026-01-01T00:00:00Z"}, "deletedDate": DELETED}
+    ]
+    return world_data
+
+
+async def test_soft_deleted_secret_is_gone_from_secrets_and_listed_as_deleted(
+    world_data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Sandbox(load_world(_with_deleted_secret(world_data), rebase_to=None)) as box:
+        for key, value in box.env().items():
+            monkeypatch.setenv(key, value)
+        async with (
+            EnvironmentCredential(connection_verify=box.ca_file) as cred,
+            secret_client(box, cred) as client,
+        ):
+            with pytest.raises(ResourceNotFoundError) as err:
+                [v async for v in client.list_properties_of_secret_versions("old-password")]
+            assert err.value.error is not None and err.value.error.code == "SecretNotFound"
+            assert "old-password" not in [s.name async for s in client.list_properties_of_secrets()]
+            deleted = [d async for d in client.list_deleted_secrets()]
+    [item] = deleted
+    assert item.name == "old-password" and item.deleted_date == datetime(2026, 11, 20, 10, tzinfo=UTC)
+    assert item.scheduled_purge_date == datetime(2027, 2, 18, 10, tzinfo=UTC)  # + recoverableDays (90)
+    assert item.recovery_id == "https://kv-sales.vault.azure.net/deletedsecrets/old-password"
+    assert not any(r.secret_value for r in box.requests)
+
+
+async def test_the_gateway_lists_deleted_secrets_without_values(
+    world_data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Sandbox(load_world(_with_deleted_secret(world_data), rebase_to=None)) as box:
+        for key, value in box.env().items():
+            monkeypatch.setenv(key, value)
+        async with EnvironmentCredential(connection_verify=box.ca_file) as cred:
+            gateway = KeyVaultGateway(
+                cred,
+                verify_challenge=False,
+                call_timeout=10,
+                client_options=lambda: {"connection_verify": box.ca_file},
+            )
+            try:
+                found = await gateway.deleted_secrets(f"{box.url}/kv/kv-sales/")
+            finally:
+                await gateway.close()
+    assert found == [
+        {
+            "name": "old-password",
+            "recoveryId": "https://kv-sales.vault.azure.net/deletedsecrets/old-password",
+            "deletedDate": DELETED,
+            "scheduledPurgeDate": "2027-02-18T10:00:00Z",
+        }
+    ]
+    paths = {r.path for r in box.requests if r.host_area == "keyvault"}
+    assert paths == {"/kv/kv-sales/deletedsecrets"}
+
+
+def test_a_secret_is_soft_deleted_with_all_its_versions(world_data: dict[str, Any]) -> None:
+    secrets = world_data["keyVaults"]["kv-sales"]["secrets"]
+    secrets["sql-password"][0]["deletedDate"] = DELETED
+    with pytest.raises(WorldError, match="soft-deleted with all its versions"):
+        load_world(world_data, rebase_to=None)

@@ -176,7 +176,9 @@ def rig(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RigFactory:
         monkeypatch.chdir(tmp_path)
         monkeypatch.setattr(factory, "RetrySettings", lambda: FAST_AZURE_RETRY)
         async with contextlib.AsyncExitStack() as stack:
-            sandbox = await stack.enter_async_context(Sandbox(load_world(world or sample_world())))
+            sandbox = await stack.enter_async_context(
+                Sandbox(load_world(world or sample_world(), rebase_to=NOW))
+            )
             slack = FakeSlack()
             await stack.enter_async_context(slack)
             for name, value in sandbox.env().items():
