@@ -40,7 +40,7 @@ SOURCES = [
     "contoso-subscription",
     "lake-private",
     "hr-sql",
-    "ops-storage",
+    "ops-storage contoso-legacy-pv",
     "marketing-adls",
     "healthy-blob",
 ]

@@ -1,4 +1,5 @@
-"""Diagnosis speed: every sample source against the sandbox with a fixed latency on every request.
+"""Diagnosis speed: every sample source, of every account, against the sandbox with a fixed latency on
+every request.
 
 Prints, per source, the wall time of one diagnosis, the requests it made, the longest chain of dependent
 requests it needed (each URL's depth: how many answers must arrive before the URL can be formed), and
@@ -37,6 +38,7 @@ DEPTHS: list[tuple[str, int]] = [
     (r"/managedprivateendpoints$", 4),
     (r"^/subscriptions$", 1),
     (r"/secrets/[^/]+/versions$", 5),
+    (r"/deletedsecrets(/[^/]+)?$", 6),  # asked only when the versions answered 404 (a soft-deleted secret)
     (r"/graph/v1\.0/", 4),
     (r"/providers/Microsoft\.PolicyInsights/", 3),
     (r"/providers/Microsoft\.(Purview|KeyVault)/(accounts|vaults)$", 2),
@@ -67,29 +69,33 @@ async def main(latency_ms: float) -> None:
     async with Sandbox(world, latency_ms=latency_ms) as sb:
         os.environ.update(sb.env())
         settings = Settings()
-        account = settings.accounts[0]
-        msi = next(
-            r["identity"]["principalId"]
+        msis = {
+            str(r["name"]): str(r["identity"]["principalId"])
             for r in world.resources
-            if r["type"] == "Microsoft.Purview/accounts" and r["name"] == account
-        )
+            if r["type"] == "Microsoft.Purview/accounts"
+        }
         async with azure_clients(settings) as clients:
-            names = [str(d["name"]) for d in await clients.gateways(account).purview.data_sources()]
+            sources = [  # every source of every account of the sample tenant
+                (account, str(d["name"]))
+                for account in settings.accounts
+                for d in await clients.gateways(account).purview.data_sources()
+            ]
 
-            async def once(name: str) -> float:
+            async def once(account: str, name: str) -> float:
                 t0 = time.perf_counter()
                 facts = Facts(clients.gateways(account), account)
                 await diagnose(facts, name, checks=CATALOGUE, docs_base=settings.docs_url)
                 return time.perf_counter() - t0
 
-            for name in names:  # warm-up: tokens, Key Vault challenge, connections
-                await once(name)
+            for account, name in sources:  # warm-up: tokens, Key Vault challenge, connections
+                await once(account, name)
             print(f"latency {latency_ms:.0f} ms per request\n")
             print(f"{'source':<22}{'wall ms':>9}{'requests':>10}{'chain':>7}{'ratio':>7}{'dup':>5}")
             worst = 0.0
-            for name in names:
+            for account, name in sources:
+                msi = msis[account]
                 sb.clear_requests()
-                wall = await once(name)
+                wall = await once(account, name)
                 made = [r for r in sb.requests if r.host_area != "token" and r.status != 401]
                 ra_depth: dict[str, int] = {}
                 chain = max((depth(r, msi, ra_depth) for r in made), default=1)

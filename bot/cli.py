@@ -19,7 +19,7 @@ from bot.service import AzureDiagnosisService
 from bot.settings import Settings
 from bot.terminal import render
 from checks.diagnose import NameNotFoundError
-from checks.model import Status
+from checks.model import Report, Status
 from handlers.render.blocks import report_payload
 
 SAMPLE = "sample"
@@ -166,23 +166,28 @@ async def run_watcher(world: str | None, *, once: bool) -> int:
 
 
 async def run_demo(output: str) -> int:
-    """Every data source of the sample tenant's first account, diagnosed concurrently, printed in order."""
+    """Every data source of every account of the sample tenant, diagnosed concurrently, printed in order."""
     async with sandbox_env(SAMPLE):
         settings = Settings()
-        account = _account(settings, None)
+        _account(settings, None)  # a clear error when the sandbox configured no account
         async with azure_clients(settings) as clients:
             service = AzureDiagnosisService(clients, settings)  # bounds the diagnoses in flight
-            names = [str(ds["name"]) for ds in await service.data_sources(account)]
-            reports = await asyncio.gather(*(service.diagnose(n, account=account) for n in names))
+
+            async def account_reports(account: str) -> list[Report]:
+                names = [str(ds["name"]) for ds in await service.data_sources(account)]
+                return list(await asyncio.gather(*(service.diagnose(n, account=account) for n in names)))
+
+            per_account = await asyncio.gather(*(account_reports(a) for a in settings.accounts))
     if output == "json":
-        print(json.dumps([r.to_json() for r in reports], indent=2))
+        print(json.dumps([r.to_json() for reports in per_account for r in reports], indent=2))
         return 0
     console = Console(highlight=False, soft_wrap=True)
-    console.print(
-        f"purview-bot demo: {len(reports)} data sources of Purview account {account} (sample tenant)\n",
-        style="bold",
-        markup=False,
-    )
-    for report in reports:
-        render(report, console)
+    for account, reports in zip(settings.accounts, per_account, strict=True):
+        console.print(
+            f"purview-bot demo: {len(reports)} data sources of Purview account {account} (sample tenant)\n",
+            style="bold",
+            markup=False,
+        )
+        for report in reports:
+            render(report, console)
     return 0

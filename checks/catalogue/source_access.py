@@ -502,15 +502,21 @@ def _admin_of(props: Json) -> Json | None:
 async def _entra_admin(facts: Facts, server: str) -> tuple[Json | None, str]:
     """The server's Entra admin and where it was seen: the server's `administrators`, else the child
     resource `administrators/ActiveDirectory` (absent = no admin)."""
-    props = (await facts.resource(server)).get("properties") or {}
-    admin = _admin_of(props)
+    child = f"{server}/administrators/ActiveDirectory"
+    # both reads at once: the child's id is known up front, and waiting for the server first would put
+    # one more round trip on the diagnosis's critical path
+    resource, found = await asyncio.gather(
+        facts.resource(server), facts.resource(child), return_exceptions=True
+    )
+    if isinstance(resource, BaseException):
+        raise resource
+    admin = _admin_of(resource.get("properties") or {})
     if admin:
         return admin, "properties.administrators"
-    child = f"{server}/administrators/ActiveDirectory"
-    try:
-        found = await facts.resource(child)
-    except NotFoundError:
+    if isinstance(found, NotFoundError):
         return None, f"{child} (not found)"
+    if isinstance(found, BaseException):
+        raise found
     return _admin_of({"administrators": found.get("properties") or {}}), child
 
 

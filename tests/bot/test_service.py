@@ -80,7 +80,7 @@ async def test_azure_errors_are_observed_with_their_code(
     service: AzureDiagnosisService, observed: Observed, sandbox: Sandbox
 ) -> None:
     sandbox.add_fault({"path": r"/providers/Microsoft\.PolicyInsights/", "status": 500, "times": 1})
-    await service.diagnose("ops-storage")
+    await service.diagnose("ops-storage", account="contoso-legacy-pv")
     assert any(plane == "arm" and code is not None for plane, _, code in observed.calls), observed.calls
 
 

@@ -20,12 +20,14 @@ from tests.fakes import FakeWorld
 SAMPLE: dict[str, Any] = yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "sandbox" / "worlds" / "sample.yaml").read_text(encoding="utf-8")
 )
-ACCOUNT = "contoso-pv"
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 
-def _sources() -> list[str]:
-    return sorted(str(s["name"]) for s in SAMPLE["purview"][ACCOUNT]["dataSources"])
+def _sources() -> list[tuple[str, str]]:
+    """(account, source) for every source of every account of the sample tenant."""
+    return sorted(
+        (account, str(s["name"])) for account, pv in SAMPLE["purview"].items() for s in pv["dataSources"]
+    )
 
 
 OK = {"id": "r-ok", "status": "Succeeded", "endTime": "2026-11-28T07:00:00.1234567Z"}
@@ -102,8 +104,10 @@ def test_no_runs_or_an_unknown_scan_is_no_evidence() -> None:
 def _succeeded_just_now(world: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The world with a successful run, ended a minute before `now`, as every scan's newest run."""
     changed = copy.deepcopy(world)
-    runs = changed["purview"][ACCOUNT]["runs"]
-    for key, listed in runs.items():
+    every = [
+        (key, listed, pv["runs"]) for pv in changed["purview"].values() for key, listed in pv["runs"].items()
+    ]
+    for key, listed, runs in every:
         success = {
             "id": f"ok-{key.replace('/', '-')}",
             "status": "Succeeded",
@@ -115,11 +119,11 @@ def _succeeded_just_now(world: dict[str, Any], now: datetime) -> dict[str, Any]:
     return changed
 
 
-@pytest.mark.parametrize("source", _sources())
-async def test_no_check_fails_on_a_cause_a_newer_success_contradicts(source: str) -> None:
+@pytest.mark.parametrize(("account", "source"), _sources())
+async def test_no_check_fails_on_a_cause_a_newer_success_contradicts(account: str, source: str) -> None:
     world = _succeeded_just_now(SAMPLE, NOW)
     report = await diagnose(
-        FakeWorld(world, ACCOUNT).facts(),
+        FakeWorld(world, account).facts(),
         source,
         checks=CATALOGUE,
         docs_base="https://example.test/guide",

@@ -14,18 +14,49 @@ from tests.e2e.conftest import run_cli
 
 SCHEMA = json.loads((resources.files("checks") / "data" / "report.schema.json").read_text())
 
-# source → the findings it exists to show (check → status); every other check must not fail.
+ACCOUNT, LEGACY = "contoso-pv", "contoso-legacy-pv"  # the sandbox's PURVIEW_ACCOUNTS, the first the default
+# source → the findings it exists to show (check → status); every other check must not fail. The CLI has no
+# requester, so a single source's reader-role is skipped (only the person registering it needs Reader).
 EXPECTED: dict[str, dict[str, str]] = {
     "sales-adls": {"source-access": "fail"},
-    "finance-sql": {"key-vault-access": "fail"},
+    "finance-sql": {"key-vault-access": "fail", "private-network": "pass"},
     "archive-blob": {"key-vault-secret": "fail"},
     "contoso-subscription": {"reader-role": "fail", "private-network": "fail"},
     "lake-private": {"private-network": "fail"},
     "hr-sql": {"integration-runtime": "fail", "credential-rotation": "warn"},
-    "ops-storage": {"azure-policy": "fail"},
-    "marketing-adls": {"source-access": "pass", "reader-role": "pass"},
+    "marketing-adls": {"source-access": "pass", "reader-role": "skipped"},
     "healthy-blob": {},
+    "landing-rg": {"reader-role": "pass"},
+    "payroll-sql": {"source-access": "fail"},
+    "research-adls": {"source-access": "warn"},
+    "partner-blob": {"source-access": "fail"},
+    "vendor-blob": {"source-access": "fail"},
+    "curated-adls": {"source-access": "pass"},
+    "crm-sql": {"private-network": "fail"},
+    "orders-cosmos": {"private-network": "pass"},
+    "reporting-rg": {"private-network": "skipped"},
+    "erp-sql": {"integration-runtime": "warn"},
+    "lake-mvnet": {"private-network": "fail", "integration-runtime": "fail"},
+    "timesheets-sql": {"key-vault-secret": "warn"},
+    "benefits-sql": {"key-vault-secret": "fail"},
+    "pensions-sql": {"key-vault-secret": "fail"},
+    "recruiting-sql": {"credential-rotation": "pass"},
+    "legal-sql": {"key-vault-access": "pass"},
+    "claims-sql": {"key-vault-access": "fail"},
+    "research-sql": {"key-vault-access": "warn"},
+    "ops-storage": {"azure-policy": "fail"},
+    "docs-blob": {"azure-policy": "warn"},
 }
+LEGACY_SOURCES = {"ops-storage", "docs-blob"}
+# set up as Microsoft's connector pages advise: the report passes, every finding passes or is skipped
+HEALTHY = {
+    "healthy-blob", "marketing-adls", "landing-rg", "curated-adls", "orders-cosmos", "recruiting-sql",
+    "legal-sql",
+}  # fmt: skip
+
+
+def account_of(source: str) -> str:
+    return LEGACY if source in LEGACY_SOURCES else ACCOUNT
 
 
 def statuses(report: dict[str, object]) -> dict[str, set[str]]:
@@ -38,10 +69,12 @@ def statuses(report: dict[str, object]) -> dict[str, set[str]]:
 @pytest.mark.parametrize("source", list(EXPECTED))
 async def test_each_sample_source_shows_its_finding(sample_sandbox: Sandbox, source: str) -> None:
     sample_sandbox.clear_requests()
-    result = await run_cli("check", source, "--format", "json", env=sample_sandbox.env())
+    args = ("--account", LEGACY) if account_of(source) == LEGACY else ()  # contoso-pv is the default
+    result = await run_cli("check", source, *args, "--format", "json", env=sample_sandbox.env())
     assert result.stderr == "" or "Traceback" not in result.stderr, result.stderr
     report = result.json()
     jsonschema.validate(report, SCHEMA)
+    assert report["account"] == account_of(source)
     found = statuses(report)
     for check, status in EXPECTED[source].items():
         assert status in found.get(check, set()), (check, found)
@@ -49,7 +82,7 @@ async def test_each_sample_source_shows_its_finding(sample_sandbox: Sandbox, sou
     unexpected.pop("scan-history", None)  # a failing source's failing runs are context, not a new cause
     assert not unexpected, unexpected
     assert result.code == (1 if report["status"] == "fail" else 0)
-    if source == "healthy-blob":
+    if source in HEALTHY:
         assert report["status"] == "pass"
         assert all(f["status"] in ("pass", "skipped") for f in report["findings"]), report["findings"]
     assert result.code == (1 if "fail" in EXPECTED[source].values() else 0)
@@ -69,6 +102,17 @@ async def test_sandbox_flag_runs_the_bundled_world() -> None:
     result = await run_cli("check", "healthy-blob", "--sandbox", "--format", "json")
     assert result.code == 0, result.stderr
     assert result.json()["status"] == "pass"
+
+
+async def test_sandbox_flag_with_the_second_account() -> None:
+    result = await run_cli("check", "ops-storage", "--sandbox", "--account", LEGACY, "--format", "json")
+    assert result.code == 1, result.stderr
+    report = result.json()
+    assert report["account"] == LEGACY
+    assert {f["status"] for f in report["findings"] if f["check"] == "azure-policy"} == {"fail", "pass"}
+    # ops-storage is not a source of the default account
+    result = await run_cli("check", "ops-storage", "--sandbox")
+    assert result.code == 2 and "Traceback" not in result.stderr
 
 
 async def test_unknown_source_suggests_closest_names(sample_sandbox: Sandbox) -> None:
@@ -101,8 +145,23 @@ async def test_text_output_has_marks_fixes_and_links(sample_sandbox: Sandbox) ->
     assert "sales-adls: fail" in result.stdout
 
 
-async def test_demo_reports_every_sample_source() -> None:
+async def test_demo_reports_every_source_of_every_account() -> None:
     result = await run_cli("demo", limit_s=180)
     assert result.code == 0, result.stderr
+    for account in (ACCOUNT, LEGACY):
+        count = sum(1 for s in EXPECTED if account_of(s) == account)
+        assert f"purview-bot demo: {count} data sources of Purview account {account} (sample tenant)" in (
+            result.stdout
+        )
     for source in EXPECTED:
-        assert f"/ {source} (" in result.stdout
+        assert f"{account_of(source)} / {source} (" in result.stdout
+    # in order: the first account's sources, then the second's
+    out = result.stdout
+    assert out.index(f"{ACCOUNT} / healthy-blob (") < out.index(f"{LEGACY} / ops-storage (")
+
+
+async def test_demo_json_lists_every_source() -> None:
+    result = await run_cli("demo", "--format", "json", limit_s=180)
+    assert result.code == 0, result.stderr
+    reports = result.json()
+    assert {(r["account"], r["source"]["name"]) for r in reports} == {(account_of(s), s) for s in EXPECTED}
