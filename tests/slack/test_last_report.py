@@ -24,7 +24,8 @@ from tests.slack import signing
 from tests.slack.conftest import CHANNEL, BotFactory, BotHarness, plain
 from tests.slack.fake_slack import FakeSlack
 
-POLICY = r"/providers/Microsoft\.PolicyInsights/"
+# the requester's Entra user (Slack email → Graph): failing, reader-role is unknown, a toggleable problem
+GRAPH_USERS = r"/graph/v1\.0/users"
 ACCOUNT = "contoso-pv"
 SINCE = re.compile(r"Since the last check at (\d{4}-\d\d-\d\d )?\d\d:\d\d UTC")
 
@@ -55,15 +56,15 @@ def problems(stored: dict[str, Any]) -> set[str]:
 async def test_second_check_starts_with_what_changed_since_the_last_check(
     bot: BotHarness, slack: FakeSlack, sample_sandbox: Sandbox, store: Store
 ) -> None:
-    # first check: Policy Insights fails, so azure-policy is unknown; nothing to compare with yet
-    sample_sandbox.add_fault({"path": POLICY, "status": 500})
+    # first check: Graph fails, so reader-role is unknown; nothing to compare with yet
+    sample_sandbox.add_fault({"path": GRAPH_USERS, "status": 500})
     await bot.command("sales-adls")
     first = await bot.report(CHANNEL)
     assert "since the" not in plain(first.thread[0].text).lower()
     stored = await saved(store, "sales-adls")
     assert stored["schema"] == "purview-bot/report@1"
     assert stored["source"]["name"] == "sales-adls" and stored["account"] == ACCOUNT
-    assert {"azure-policy", "source-access"} <= problems(stored)
+    assert {"reader-role", "source-access"} <= problems(stored)
     first_time = stored_report_time(stored)
     assert first_time is not None
 
@@ -76,14 +77,14 @@ async def test_second_check_starts_with_what_changed_since_the_last_check(
     intro = plain(second.thread[0].text)
     assert SINCE.search(intro), intro
     assert f"at {when_text(first_time, datetime.now(UTC))}" in intro or f"at {when_text(first_time)}" in intro
-    assert "fixed: azure-policy" in intro
+    assert "fixed: reader-role" in intro
     assert "still: source-access (weekly)" in intro
     assert "new:" not in intro
     assert "source-access" in second.thread_text  # the findings follow, as always
 
     # the second report replaced the first in the store
     latest = await saved(store, "sales-adls", newer_than=stored["startedAt"])
-    assert "azure-policy" not in problems(latest)
+    assert "reader-role" not in problems(latest)
     assert "source-access" in problems(latest)
 
 
@@ -94,12 +95,12 @@ async def test_a_problem_that_appears_is_new_since_the_last_check(
     await bot.report(CHANNEL)
     stored = await saved(store, "sales-adls")
 
-    sample_sandbox.add_fault({"path": POLICY, "status": 500})
+    sample_sandbox.add_fault({"path": GRAPH_USERS, "status": 500})
     asked = time.monotonic()
     await bot.command("sales-adls")
     again = await bot.report(CHANNEL, after=asked)
     intro = plain(again.thread[0].text)
-    assert SINCE.search(intro) and "new: azure-policy" in intro, intro
+    assert SINCE.search(intro) and "new: reader-role" in intro, intro
     assert "fixed:" not in intro
     await saved(store, "sales-adls", newer_than=stored["startedAt"])
 
@@ -107,7 +108,7 @@ async def test_a_problem_that_appears_is_new_since_the_last_check(
 async def test_a_mention_compares_with_the_last_slash_command_report(
     bot: BotHarness, sample_sandbox: Sandbox, store: Store
 ) -> None:
-    sample_sandbox.add_fault({"path": POLICY, "status": 500})
+    sample_sandbox.add_fault({"path": GRAPH_USERS, "status": 500})
     await bot.command("sales-adls")
     await bot.report(CHANNEL)
     stored = await saved(store, "sales-adls")
@@ -117,9 +118,9 @@ async def test_a_mention_compares_with_the_last_slash_command_report(
     await bot.send(signing.app_mention("check sales-adls", CHANNEL, ts))
     mentioned = await bot.report(CHANNEL, ts)
     intro = plain(mentioned.thread_text)
-    assert SINCE.search(intro) and "fixed: azure-policy" in intro, intro
+    assert SINCE.search(intro) and "fixed: reader-role" in intro, intro
     latest = await saved(store, "sales-adls", newer_than=stored["startedAt"])
-    assert "azure-policy" not in problems(latest)
+    assert "reader-role" not in problems(latest)
 
 
 async def test_rerun_diffs_against_its_button_and_is_saved_too(
@@ -129,15 +130,15 @@ async def test_rerun_diffs_against_its_button_and_is_saved_too(
     first = await bot.report(CHANNEL)
     stored = await saved(store, "sales-adls")
 
-    sample_sandbox.add_fault({"path": POLICY, "status": 500})
+    sample_sandbox.add_fault({"path": GRAPH_USERS, "status": 500})
     clicked = time.monotonic()
     await bot.click(first.rerun_value, CHANNEL, first.last.response["ts"], first.thread_ts)
     rerun = await bot.report(CHANNEL, first.thread_ts, after=clicked)
     intro = plain(rerun.thread[0].text)
-    assert "Since the previous run" in intro and "new: azure-policy" in intro
+    assert "Since the previous run" in intro and "new: reader-role" in intro
     assert not SINCE.search(intro), "a Re-run compares with its button, not the store"
     latest = await saved(store, "sales-adls", newer_than=stored["startedAt"])
-    assert "azure-policy" in problems(latest)
+    assert "reader-role" in problems(latest)
 
 
 async def test_a_failing_store_never_blocks_the_report(
