@@ -61,6 +61,9 @@ def bot_env(sandbox: Sandbox, slack: FakeSlack, workdir: str) -> dict[str, str]:
         "SLACK_API_URL": slack.url,
         "PURVIEW_BOT_ALLOWED_CHANNELS": "",
         "PURVIEW_BOT_WATCH_INTERVAL": "0",
+        # one bench user sends every command: the per-user and per-channel limits would refuse most
+        "PURVIEW_BOT_USER_RATE": "0",
+        "PURVIEW_BOT_CHANNEL_RATE": "0",
         "PURVIEW_BOT_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/bench.db",
     }
 

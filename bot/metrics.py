@@ -65,6 +65,36 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self._http_refused = Counter(
+            "purview_bot_http_refused",
+            "Requests and connections the web server turned away, by reason (bad_signature, bad_body, "
+            "too_large, slow_body, broken_body, connection_limit, busy)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._requests_refused = Counter(
+            "purview_bot_requests_refused",
+            "Slack requests that read Azure turned away in their ack, by reason (busy: the queue is "
+            "full; user_rate, channel_rate: the per-user or per-channel limit)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._duplicates = Counter(
+            "purview_bot_slack_duplicates",
+            "Slack deliveries acknowledged and not worked again (retries, replays), by kind (event, "
+            "interaction) and by what recognised them (memory, store)",
+            ["kind", "layer"],
+            registry=self.registry,
+        )
+        self._shared = Counter(
+            "purview_bot_diagnoses_shared",
+            "Requests answered by an identical diagnosis already in flight (no diagnosis of their own)",
+            registry=self.registry,
+        )
+
+    def http_refused(self, reason: str) -> None:
+        """One request or connection the web server turned away before any listener saw it."""
+        self._http_refused.labels(reason=reason).inc()
 
     def command(self, kind: str) -> None:
         self._commands.labels(command=kind).inc()
@@ -89,6 +119,18 @@ class Metrics:
     def alert(self, result: str) -> None:
         """One request to the alert webhook: accepted, unauthorized, malformed or ignored."""
         self._alerts.labels(result=result).inc()
+
+    def refused(self, reason: str) -> None:
+        """`handlers.slack.admission.AdmissionMetrics`: a request turned away in its ack."""
+        self._requests_refused.labels(reason=reason).inc()
+
+    def duplicate(self, kind: str, layer: str) -> None:
+        """`handlers.slack.dedupe.DedupeMetrics`: a Slack retry or replay not worked again."""
+        self._duplicates.labels(kind=kind, layer=layer).inc()
+
+    def diagnosis_shared(self) -> None:
+        """`handlers.diagnosis.SharedDiagnosisMetrics`: a request joined a diagnosis in flight."""
+        self._shared.inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this registry."""

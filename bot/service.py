@@ -17,6 +17,7 @@ from checks.gateways.api import Json
 from checks.gateways.factory import AzureClients
 from checks.model import Report
 from checks.registry import CATALOGUE
+from handlers.diagnosis import DiagnosisSlots
 from handlers.ports import ScanRuns
 
 MAX_RUNS = 5
@@ -27,8 +28,10 @@ class AzureDiagnosisService:
         self._clients = clients
         self._settings = settings
         # a bound on diagnoses in flight: spares Azure's throttling buckets, and keeps the event loop's
-        # queue short so Slack's acks are answered at once even under a burst of commands
-        self._slots = asyncio.Semaphore(settings.max_concurrent_diagnoses)
+        # queue short so Slack's acks are answered at once even under a burst of commands. Every
+        # `DiagnosisRunner` over this service takes its slots *before* starting a diagnosis's deadline
+        # (handlers/diagnosis.py); `diagnose` called directly (the CLI) takes one itself.
+        self.slots = DiagnosisSlots(settings.max_concurrent_diagnoses)
 
     @property
     def accounts(self) -> list[str]:
@@ -53,7 +56,7 @@ class AzureDiagnosisService:
         scan: str | None = None,
         requester_email: str | None = None,
     ) -> Report:
-        async with self._slots:
+        async with self.slots.turn():  # none taken again when the caller's turn holds one
             return await diagnose(
                 self._facts(account),
                 source,

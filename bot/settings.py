@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # a Slack user group id (S…): when set, only its members may use the bot
     allowed_usergroup: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ALLOWED_USERGROUP"))
     port: int = Field(3000, validation_alias=_env("PORT"))
+    # the address `serve` listens on: 127.0.0.1 behind a reverse proxy on the same host
+    host: str = Field("0.0.0.0", validation_alias=_env("PURVIEW_BOT_HOST"))
     alert_channel: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ALERT_CHANNEL"))
     routes: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ROUTES"))
     watch_interval: float = Field(300, ge=0, validation_alias=_env("PURVIEW_BOT_WATCH_INTERVAL"))
@@ -49,11 +51,31 @@ class Settings(BaseSettings):
         "sqlite+aiosqlite:///purview-bot.db", validation_alias=_env("PURVIEW_BOT_DATABASE_URL")
     )
     webhook_secret: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_WEBHOOK_SECRET"))
+    # seconds a database connect (and each statement, PostgreSQL) may take; the schema migration at start
+    # gets 6 × it. The bot starts and serves without its database, retrying with backoff
+    database_timeout: float = Field(10, gt=0, validation_alias=_env("PURVIEW_BOT_DATABASE_TIMEOUT"))
+    # runs one alert webhook payload may hand to the watcher; the rest are dropped with a log line
+    alert_max_runs: int = Field(100, ge=1, validation_alias=_env("PURVIEW_BOT_ALERT_MAX_RUNS"))
+    # a Slack user group id (S…) whose members may remove any channel's watch
+    admin_usergroup: str | None = Field(None, validation_alias=_env("PURVIEW_BOT_ADMIN_USERGROUP"))
     docs_url: str = Field(DEFAULT_DOCS_URL, validation_alias=_env("PURVIEW_BOT_DOCS_URL"))
 
     deadline_seconds: float = Field(60, validation_alias=_env("PURVIEW_BOT_DEADLINE"))
     call_timeout_seconds: float = Field(20, validation_alias=_env("PURVIEW_BOT_CALL_TIMEOUT"))
     max_concurrent_diagnoses: int = Field(8, ge=1, validation_alias=_env("PURVIEW_BOT_MAX_DIAGNOSES"))
+    # requests that read Azure (checks, runs, list, Re-run) waiting beyond the diagnoses running; past
+    # it the ack says "purview-bot is busy — try again in a minute"
+    max_queued: int = Field(50, ge=0, validation_alias=_env("PURVIEW_BOT_MAX_QUEUED"))
+    # such requests per minute per Slack user and per channel (token buckets in each process; 0 = off)
+    user_rate: float = Field(10, ge=0, validation_alias=_env("PURVIEW_BOT_USER_RATE"))
+    channel_rate: float = Field(30, ge=0, validation_alias=_env("PURVIEW_BOT_CHANNEL_RATE"))
+    # on SIGTERM: how long reports in progress may still finish (a second signal skips the wait); then
+    # the unfinished ones are edited to "interrupted by a restart" (a few seconds more) and the process exits
+    drain_seconds: float = Field(25, ge=0, validation_alias=_env("PURVIEW_BOT_DRAIN_SECONDS"))
+    # the web server: connections open at once (beyond it the oldest one still sending its request is
+    # closed), and the seconds a request's headers, then its body, have to arrive (also the keep-alive)
+    http_max_connections: int = Field(64, ge=2, validation_alias=_env("PURVIEW_BOT_HTTP_MAX_CONNECTIONS"))
+    http_read_seconds: float = Field(5, gt=0, validation_alias=_env("PURVIEW_BOT_HTTP_READ_TIMEOUT"))
 
     @property
     def accounts(self) -> list[str]:

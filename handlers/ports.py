@@ -86,6 +86,29 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class RunPost:
+    """Where a claimed run was posted for one of its target channels (a failure goes to the routed channel
+    and to each channel watching it: one parent per channel, recorded per channel so that a retry or a
+    restart posts only where it is still missing).
+
+    `posted_in` is `channel` itself, or the fallback channel when `channel` refused the post for a
+    channel-level reason (`note` says which); None with `message_ts` None: delivered nowhere (the channel
+    and its fallback both refused), recorded so that it is not retried forever.
+    """
+
+    ref: RunRef
+    channel: str
+    posted_in: str | None
+    message_ts: str | None
+    note: str | None = None
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached just now (not opened yet, or gone): the caller degrades (slash
+    commands answer without it, the webhook answers 503, the watcher waits) instead of failing."""
+
+
+@dataclass(frozen=True)
 class ScanCursor:
     """Where polling of one scan stands: its newest run seen, and the open failure thread if any."""
 
@@ -130,6 +153,28 @@ class Store(Protocol):
         """Claims of the account not marked posted (a process died between claim and post)."""
         ...
 
+    async def record_posts(
+        self,
+        refs: Sequence[RunRef],
+        *,
+        channel: str,
+        posted_in: str | None,
+        message_ts: str | None,
+        note: str | None = None,
+    ) -> None:
+        """Record that `refs` were posted for `channel` (in `posted_in`, under `message_ts`); a channel
+        already recorded for a run keeps its first record."""
+        ...
+
+    async def run_posts(self, refs: Sequence[RunRef]) -> list[RunPost]:
+        """The per-channel posts recorded for these runs."""
+        ...
+
+    async def thread_posts(self, account: str, posted_in: str, message_ts: str) -> list[RunPost]:
+        """Every per-channel post of the runs that have a post under `message_ts` in `posted_in` (the
+        other channels' threads of the same failures, for their "recovered" replies)."""
+        ...
+
     # cursors ------------------------------------------------------------------------------------
     async def cursors(self, account: str) -> dict[tuple[str, str], ScanCursor]:
         """Every scan cursor of the account, keyed by (source, scan): one query per sweep."""
@@ -155,5 +200,15 @@ class Store(Protocol):
         ...
 
     async def release_lease(self, name: str, *, holder: str) -> None: ...
+
+    # Slack deliveries (retries and replays are worked once) ---------------------------------------
+    async def claim_delivery(self, key: str) -> bool:
+        """Record a Slack delivery's key (event id, interaction trigger); True iff this call recorded it
+        (one insert on a unique key decides between replicas and restarts)."""
+        ...
+
+    async def prune_deliveries(self, before: datetime) -> int:
+        """Forget the deliveries recorded before `before`; returns how many."""
+        ...
 
     async def close(self) -> None: ...

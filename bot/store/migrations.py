@@ -125,8 +125,44 @@ def _v1_initial(conn: Connection) -> None:
     md.create_all(conn, checkfirst=False)
 
 
+def _v2_deliveries(conn: Connection) -> None:
+    """Slack deliveries already taken (retries and replays are worked once). Frozen like every step."""
+    md = MetaData(naming_convention=schema.NAMING)
+    Table(
+        "deliveries",
+        md,
+        Column("key", String(256), primary_key=True),
+        Column("seen_at", DateTime(timezone=True), nullable=False),
+        Index(None, "seen_at"),
+    )
+    md.create_all(conn, checkfirst=False)
+
+
+def _v3_run_posts(conn: Connection) -> None:
+    """Per-channel posts of a claimed run (the routed channel and each watching channel get one parent
+    each). Frozen like every step."""
+    md = MetaData(naming_convention=schema.NAMING)
+    Table(
+        "run_posts",
+        md,
+        Column("account", String(256), primary_key=True),
+        Column("source", String(256), primary_key=True),
+        Column("scan", String(256), primary_key=True),
+        Column("run_id", String(256), primary_key=True),
+        Column("channel", String(64), primary_key=True),
+        Column("posted_in", String(64)),
+        Column("message_ts", String(64)),
+        Column("note", Text),
+        Column("posted_at", DateTime(timezone=True), nullable=False),
+        Index(None, "account", "posted_in", "message_ts"),
+    )
+    md.create_all(conn, checkfirst=False)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, scan_cursors, reports, watches, leases", _v1_initial),
+    Migration(2, "deliveries", _v2_deliveries),
+    Migration(3, "run_posts", _v3_run_posts),
 )
 
 LATEST = MIGRATIONS[-1].version

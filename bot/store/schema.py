@@ -133,6 +133,35 @@ leases = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
 )
 
+# Slack deliveries already taken (event ids, interaction trigger ids): a retry or a replay of one of them
+# inserts the same key and fails, so it is worked once whichever replica or restart receives it. Rows
+# older than the dedupe window are deleted (`SqlStore.prune_deliveries`).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("key", String(NAME), primary_key=True),
+    Column("seen_at", UtcDateTime(), nullable=False),
+    Index(None, "seen_at"),
+)
+
+# Where each claimed run was posted, per target channel: a failure goes to its routed channel and to each
+# channel watching it (one parent per channel). `posted_in` is the channel itself or the fallback channel
+# (`note`: why the target refused); NULL with `message_ts` NULL: delivered nowhere.
+run_posts = Table(
+    "run_posts",
+    metadata,
+    Column("account", String(NAME), primary_key=True),
+    Column("source", String(NAME), primary_key=True),
+    Column("scan", String(NAME), primary_key=True),
+    Column("run_id", String(NAME), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("posted_in", String(64)),
+    Column("message_ts", String(64)),
+    Column("note", Text),
+    Column("posted_at", UtcDateTime(), nullable=False),
+    Index(None, "account", "posted_in", "message_ts"),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,

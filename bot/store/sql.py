@@ -7,6 +7,8 @@ Concurrency rests on single atomic statements, never on check-then-act:
   rowcount says who won.
 - `acquire_lease` is one `INSERT … ON CONFLICT (name) DO UPDATE … WHERE expired OR same holder
   RETURNING holder`: a row comes back iff this holder now has the lease.
+- `claim_delivery` is one `INSERT … ON CONFLICT (key) DO NOTHING RETURNING key`: a row comes back iff
+  this call took the Slack delivery (a retry or a replay finds the key taken).
 
 Clocks: the lease statement compares and stamps times with the *database's* clock (PostgreSQL `now()`,
 evaluated by the server; SQLite lives on this host, so its clock is this host's, passed as a parameter),
@@ -22,6 +24,7 @@ share the file) and emits its own BEGIN (the `sqlite3` module's implicit transac
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -54,8 +57,17 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.store.migrations import SQLITE_IMMEDIATE, migrate
-from bot.store.schema import UtcDateTime, leases, reports, runs, scan_cursors, watches
-from handlers.ports import RunRecord, RunRef, ScanCursor, Watch
+from bot.store.schema import (
+    UtcDateTime,
+    deliveries,
+    leases,
+    reports,
+    run_posts,
+    runs,
+    scan_cursors,
+    watches,
+)
+from handlers.ports import RunPost, RunRecord, RunRef, ScanCursor, Watch
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +135,16 @@ def _sqlite_events(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def create_engine_for(url: str | URL) -> AsyncEngine:
-    """The store's engine for `url`, configured for its database (not yet connected, not migrated)."""
+# the schema migration on start may take this many connect timeouts (it may wait for another replica's)
+MIGRATION_TIMEOUTS = 6
+
+
+def create_engine_for(url: str | URL, *, connect_timeout: float | None = None) -> AsyncEngine:
+    """The store's engine for `url`, configured for its database (not yet connected, not migrated).
+
+    `connect_timeout` (PostgreSQL): seconds a connect may take (asyncpg's `timeout`: a server that accepts and
+    never answers fails then, not after minutes) and each statement (`command_timeout`). SQLite is a
+    local file: its waits are the busy timeout's."""
     parsed = normalize_url(url) if isinstance(url, str) else url
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite_version()
@@ -138,6 +158,9 @@ def create_engine_for(url: str | URL) -> AsyncEngine:
             engine = create_async_engine(parsed)
         _sqlite_events(engine)
         return engine
+    if connect_timeout is not None:
+        connect_args = {"timeout": connect_timeout, "command_timeout": connect_timeout}
+        return create_async_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     return create_async_engine(parsed, pool_pre_ping=True)
 
 
@@ -168,6 +191,16 @@ def _run_record(row: Row[Any]) -> RunRecord:
     )
 
 
+def _run_post(row: Row[Any]) -> RunPost:
+    return RunPost(
+        ref=RunRef(account=row.account, source=row.source, scan=row.scan, run_id=row.run_id),
+        channel=row.channel,
+        posted_in=row.posted_in,
+        message_ts=row.message_ts,
+        note=row.note,
+    )
+
+
 def _cursor(row: Row[Any]) -> ScanCursor:
     return ScanCursor(
         account=row.account,
@@ -190,11 +223,17 @@ class SqlStore:
         self._dialect = engine.dialect.name
 
     @classmethod
-    async def open(cls, url: str) -> SqlStore:
-        """Connect to `url`, bring its schema to the latest version, and return the store."""
-        engine = create_engine_for(url)
+    async def open(cls, url: str, *, connect_timeout: float | None = None) -> SqlStore:
+        """Connect to `url`, bring its schema to the latest version, and return the store. With
+        `connect_timeout`, connects and statements are bounded by it and the migration by
+        MIGRATION_TIMEOUTS × it (TimeoutError)."""
+        engine = create_engine_for(url, connect_timeout=connect_timeout)
         try:
-            await migrate(engine)
+            if connect_timeout is None:
+                await migrate(engine)
+            else:
+                async with asyncio.timeout(MIGRATION_TIMEOUTS * connect_timeout):
+                    await migrate(engine)
         except BaseException:
             await engine.dispose()
             raise
@@ -390,6 +429,108 @@ class SqlStore:
         )
         async with self._write() as conn:
             await conn.execute(statement)
+
+    # Slack deliveries -----------------------------------------------------------------------------
+
+    async def claim_delivery(self, key: str) -> bool:
+        statement = (
+            self._insert(deliveries)
+            .values(key=key, seen_at=_now())
+            .on_conflict_do_nothing(index_elements=[deliveries.c.key])
+            .returning(deliveries.c.key)
+        )
+        async with self._write() as conn:
+            taken = (await conn.execute(statement)).scalar_one_or_none()
+        return taken is not None
+
+    async def prune_deliveries(self, before: datetime) -> int:
+        async with self._write() as conn:
+            result: CursorResult[Any] = await conn.execute(
+                delete(deliveries).where(deliveries.c.seen_at < before)
+            )
+        return int(result.rowcount)
+
+    # per-channel posts of a run ------------------------------------------------------------------
+
+    async def record_posts(
+        self,
+        refs: Sequence[RunRef],
+        *,
+        channel: str,
+        posted_in: str | None,
+        message_ts: str | None,
+        note: str | None = None,
+    ) -> None:
+        unique = list(dict.fromkeys(refs))
+        if not unique:
+            return
+        at = _now()
+        rows = [
+            {
+                "account": r.account,
+                "source": r.source,
+                "scan": r.scan,
+                "run_id": r.run_id,
+                "channel": channel,
+                "posted_in": posted_in,
+                "message_ts": message_ts,
+                "note": note,
+                "posted_at": at,
+            }
+            for r in unique
+        ]
+        key = [run_posts.c[name] for name in ("account", "source", "scan", "run_id", "channel")]
+        async with self._write() as conn:
+            for start in range(0, len(rows), _CHUNK // 2):  # 9 values a row
+                statement = self._insert(run_posts).on_conflict_do_nothing(index_elements=key)
+                await conn.execute(statement, rows[start : start + _CHUNK // 2])
+
+    async def run_posts(self, refs: Sequence[RunRef]) -> list[RunPost]:
+        unique = list(dict.fromkeys(refs))
+        found: list[RunPost] = []
+        key = tuple_(run_posts.c.account, run_posts.c.source, run_posts.c.scan, run_posts.c.run_id)
+        async with self._read() as conn:
+            for start in range(0, len(unique), _CHUNK):
+                chunk = unique[start : start + _CHUNK]
+                statement = (
+                    select(run_posts)
+                    .where(key.in_([(r.account, r.source, r.scan, r.run_id) for r in chunk]))
+                    .order_by(run_posts.c.posted_at, run_posts.c.channel)
+                )
+                found += [_run_post(row) for row in (await conn.execute(statement)).all()]
+        return found
+
+    async def thread_posts(self, account: str, posted_in: str, message_ts: str) -> list[RunPost]:
+        under = (
+            select(run_posts.c.source, run_posts.c.scan, run_posts.c.run_id)
+            .where(
+                run_posts.c.account == account,
+                run_posts.c.posted_in == posted_in,
+                run_posts.c.message_ts == message_ts,
+            )
+            .distinct()
+            .subquery()
+        )
+        statement = (
+            select(run_posts)
+            .join(
+                under,
+                and_(
+                    run_posts.c.source == under.c.source,
+                    run_posts.c.scan == under.c.scan,
+                    run_posts.c.run_id == under.c.run_id,
+                ),
+            )
+            .where(run_posts.c.account == account)
+            .order_by(run_posts.c.posted_at, run_posts.c.channel)
+        )
+        async with self._read() as conn:
+            return [_run_post(row) for row in (await conn.execute(statement)).all()]
+
+    async def ping(self) -> None:
+        """One round trip to the database (`SELECT 1`); raises what the driver raises when it is gone."""
+        async with self._engine.connect() as conn:
+            await conn.execute(select(1))
 
     # leases ---------------------------------------------------------------------------------------
 

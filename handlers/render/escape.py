@@ -2,8 +2,14 @@
 
 Resource names, error messages and user input reach Slack messages. Slack parses `<…>` as links and
 mentions (`<!channel>`, `<@U1>`, `<https://evil|click>`) and decodes `&amp;`, `&lt;`, `&gt;`; escaping
-those three characters is all it takes to show such text literally. Code spans are fenced by backticks,
-so backticks inside untrusted code are replaced by a look-alike that cannot close the fence.
+those three characters is all it takes to show such text literally.
+
+mrkdwn has no escape for its formatting characters (`*bold*`, `_italic_`, `~strike~`, `` `code` ``, a
+`>` quote at a line's start), so in untrusted prose they become look-alikes that Slack shows as plain
+characters. Code spans and blocks render their content literally already: there `*`, `_` and `~` stay
+as they are (a command stays copy-pasteable) and only backticks that could close the fence are replaced.
+Bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C), which would show text
+reversed, are made visible everywhere (`[U+202E]`).
 """
 
 from __future__ import annotations
@@ -13,30 +19,63 @@ import re
 ELLIPSIS = "…"
 # MODIFIER LETTER GRAVE ACCENT: looks like a backtick, never closes a Slack code span
 _LOOKALIKE = "\u02cb"
+# Look-alikes of mrkdwn's formatting characters, which Slack renders as plain characters:
+# ASTERISK OPERATOR, MODIFIER LETTER LOW MACRON, TILDE OPERATOR, MODIFIER LETTER GRAVE ACCENT.
+MRKDWN_LOOKALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": _LOOKALIKE}
+_MRKDWN = str.maketrans(MRKDWN_LOOKALIKES)
+# a `>` (escaped: `&gt;`) opening a line would make it a quote: SINGLE RIGHT-POINTING ANGLE QUOTATION MARK
+_QUOTE = re.compile(r"^([ \t]*)&gt;", re.MULTILINE)
+_QUOTE_LOOKALIKE = "\u203a"
+BIDI_CONTROLS = frozenset(
+    [*map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A)), "\u200e", "\u200f", "\u061c"]
+)
+_BIDI = str.maketrans({c: f"[U+{ord(c):04X}]" for c in BIDI_CONTROLS})
 _FENCE_RUN = re.compile(r"`{3,}")
+_QUOTED = re.compile(r"(`[^`\n]+`)")
 _ENTITY_MAX = len("&amp;")
 
 
 def escape(text: str) -> str:
-    """`&`, `<`, `>` as entities: Slack then shows the text as it is and pings nobody."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Untrusted text for mrkdwn prose, shown exactly as it is: `&`, `<`, `>` as entities (nobody is
+    pinged, no link forged), formatting characters as look-alikes, direction controls made visible."""
+    escaped = _QUOTE.sub(rf"\1{_QUOTE_LOOKALIKE}", _entities(text))
+    return escaped.translate(_MRKDWN)
+
+
+def escape_quoted(text: str) -> str:
+    """A sentence the bot wrote with untrusted words quoted in backticks (a usage error: "unknown option
+    `--x`"): each `…` pair on a line is shown as inline code (`code`), everything else is escaped."""
+    parts = _QUOTED.split(text)
+    return "".join(code(part[1:-1]) if i % 2 else escape(part) for i, part in enumerate(parts))
+
+
+def escape_url(url: str) -> str:
+    """A URL for `<url|label>` (configuration, still kept from breaking out of the link): entities, `|`
+    percent-encoded, direction controls made visible; nothing else changes, so the link still works."""
+    return _entities(url).replace("|", "%7C")
+
+
+def _entities(text: str) -> str:
+    """`&`, `<`, `>` as entities and bidirectional controls made visible: the escaping every context
+    needs (inside code spans and links too)."""
+    return text.translate(_BIDI).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def code(text: str) -> str:
     """Inline code (`` `text` ``): one line, no backtick that could end the span early."""
     flat = " ".join(text.split()) or " "
-    return f"`{escape(flat).replace('`', _LOOKALIKE)}`"
+    return f"`{_entities(flat).replace('`', _LOOKALIKE)}`"
 
 
 def code_block(text: str) -> str:
     """A fenced block (```…```) whose content cannot close the fence: runs of three or more backticks
     become look-alikes, single ones (shell substitution) stay so the lines remain copy-pasteable."""
-    return _fence(_defang(escape(text)))
+    return _fence(_defang(_entities(text)))
 
 
 def code_blocks(text: str, limit: int) -> list[str]:
     """`text` as fenced blocks of at most `limit` characters each, split between lines where possible."""
-    return [_fence(chunk) for chunk in split_text(_defang(escape(text)), limit - len(_fence("")))]
+    return [_fence(chunk) for chunk in split_text(_defang(_entities(text)), limit - len(_fence("")))]
 
 
 def _defang(escaped: str) -> str:

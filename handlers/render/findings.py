@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement, DividerBlock
 from checks.model import Finding, Report, ScanSummary, Status
 from checks.sections import doc_url
 from handlers.render.changes import VALUE_LIMIT, Changes
-from handlers.render.escape import code_blocks, escape, split_text, truncate
+from handlers.render.escape import code_blocks, escape, escape_url, split_text, truncate
 from handlers.render.summary import (
     MARKS,
     TEXT_LIMIT,
@@ -116,7 +116,7 @@ def finding_blocks(finding: Finding, docs_base: str) -> list[BlockDict]:
 
 def doc_link(docs_base: str, section_anchor: str) -> str:
     """`<url|Guide: Section name>`; the URL is configuration, still kept from breaking out of the link."""
-    url = escape(doc_url(docs_base, section_anchor)).replace("|", "%7C")
+    url = escape_url(doc_url(docs_base, section_anchor))
     name = section_anchor.replace("-", " ").strip().capitalize() or "troubleshooting"
     return f"<{url}|Guide: {escape(name)}>"
 

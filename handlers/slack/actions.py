@@ -2,6 +2,9 @@
 
 The button's value comes back from Slack as untrusted input (an older version's button, a message copied
 by a workflow): it is parsed strictly, and its account must still be one this bot is configured for.
+
+A click is admitted before the ack (admission.py); one turned away is told so privately through the
+response URL. The background work first makes sure the click is not a replay (dedupe.py).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from handlers.diagnosis import AccountError, reason_of, resolve_account
 from handlers.render.changes import parse_rerun_value
 from handlers.render.escape import escape
 from handlers.render.texts import not_found_text
+from handlers.slack.admission import Refused, Ticket
 from handlers.slack.deps import Deps
+from handlers.slack.gate import admit, ours
 from handlers.slack.posting import respond_text
 from handlers.slack.reporting import Request, answer_privately, post_progress, publish
 
@@ -44,29 +49,55 @@ class RerunAction:
         context: AsyncBoltContext,
         respond: AsyncRespond,
     ) -> None:
-        await ack()
-        self._deps.background.spawn(self.run(body, action, context, respond), "rerun")
-
-    async def run(
-        self, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
-    ) -> None:
         deps = self._deps
         deps.metrics.command("rerun")
+        channel = _channel(body)
+        admitted = admit(deps, (body.get("user") or {}).get("id"), channel or None)
         try:
-            await self._run(body, action, context, respond)
+            await ack()
+        except BaseException:
+            if isinstance(admitted, Ticket):
+                admitted.release()
+            raise
+        if isinstance(admitted, Refused):
+            deps.background.spawn(self._turn_away(body, respond, admitted), "rerun")
+        else:
+            deps.background.spawn(self.run(body, action, context, respond, admitted), "rerun")
+
+    async def run(
+        self,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+        ticket: Ticket | None = None,
+    ) -> None:
+        try:
+            if await ours(self._deps, body):
+                await self._run(body, action, context, respond, ticket)
         except Exception as error:
             log.exception("Re-run failed")
-            try:
-                await respond_text(respond, f"⚠️ purview-bot could not finish: {escape(reason_of(error))}")
-            except Exception:
-                log.exception("could not answer through response_url")
+            await _try_respond(respond, f"⚠️ purview-bot could not finish: {escape(reason_of(error))}")
+        finally:
+            if ticket is not None:
+                ticket.release()
+
+    async def _turn_away(self, body: dict[str, Any], respond: AsyncRespond, refused: Refused) -> None:
+        """Only the clicker hears that the bot will not take this now."""
+        if await ours(self._deps, body):
+            await _try_respond(respond, refused.text)
 
     async def _run(
-        self, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+        self,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+        ticket: Ticket | None,
     ) -> None:
         deps = self._deps
         container = body.get("container") or {}
-        channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+        channel = _channel(body)
         user = (body.get("user") or {}).get("id")
         refusal = await deps.access.refusal(deps.client, channel, user)
         if refusal:
@@ -83,18 +114,30 @@ class RerunAction:
             await respond_text(respond, escape(BAD_VALUE))
             return
         request = Request(rerun.source, account, rerun.scan, user)
-        if container.get("is_ephemeral") or not channel:
-            await answer_privately(deps, request, respond, rerun)
-            return
-        message = body.get("message") or {}
-        thread_ts = str(message.get("thread_ts") or container.get("thread_ts") or container.get("message_ts"))
-        summary_ts = await self._summary_message(request, channel, thread_ts, message, context.bot_user_id)
-        try:
-            await publish(
-                deps, request, channel=channel, summary_ts=summary_ts, thread_ts=thread_ts, previous=rerun
+        # wait for a diagnosis slot; the lookups and the diagnosis run in it, the deadline starts with
+        # the diagnosis, and the slot is given back (the click leaves the queue) when it ends
+        async with deps.runner.slots.turn(on_release=ticket.release if ticket else None):
+            if container.get("is_ephemeral") or not channel:
+                await answer_privately(deps, request, respond, rerun)
+                return
+            message = body.get("message") or {}
+            thread_ts = str(
+                message.get("thread_ts") or container.get("thread_ts") or container.get("message_ts")
             )
-        except NameNotFoundError as error:  # renamed or deleted since the report
-            await respond_text(respond, not_found_text(error))
+            bot_user = context.bot_user_id
+            summary_ts = await self._summary_message(request, channel, thread_ts, message, bot_user)
+            try:
+                await publish(
+                    deps,
+                    request,
+                    channel=channel,
+                    summary_ts=summary_ts,
+                    thread_ts=thread_ts,
+                    previous=rerun,
+                    respond=respond,
+                )
+            except NameNotFoundError as error:  # renamed or deleted since the report
+                await respond_text(respond, not_found_text(error))
 
     async def _summary_message(
         self, request: Request, channel: str, thread_ts: str, message: dict[str, Any], bot_user_id: str | None
@@ -105,3 +148,16 @@ class RerunAction:
         if parent_user is None or parent_user == bot_user_id:
             return thread_ts
         return await post_progress(self._deps, request, channel=channel, thread_ts=thread_ts)
+
+
+def _channel(body: dict[str, Any]) -> str:
+    container = body.get("container") or {}
+    return str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+
+
+async def _try_respond(respond: AsyncRespond, text: str) -> None:
+    """An ephemeral answer through response_url; `text` must already be escaped. Never raises."""
+    try:
+        await respond_text(respond, text)
+    except Exception:
+        log.exception("could not answer through response_url")

@@ -1,8 +1,11 @@
 """`/purview-check`: decide and ack within the request (pure, no I/O), then do the work in the background.
 
 The ack is the only thing Slack waits for (3 s), so `decide` parses the text, applies the channel and
-account rules and the ack answers ephemerally; `run` (a background task started after the ack) carries
-that same decision out, talking to Slack and Azure.
+account rules, admits the work or turns it away (the bound on work in progress, the rates per user and
+per channel: `admission.py`) and the ack answers ephemerally; `run` (a background task started after the
+ack) first makes sure the delivery is not a replay another replica took (`dedupe.py`), then carries that
+same decision out, talking to Slack and Azure. A check waits for its diagnosis slot before looking the
+source up, so the lookups, the diagnosis and nothing else count against the bound.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from checks.accounts import AccountRef
 from checks.diagnose import NameNotFoundError
 from handlers.diagnosis import AccountError, reason_of, resolve_account
 from handlers.render.blocks import progress_text
-from handlers.render.escape import code, escape
+from handlers.render.escape import code, escape, escape_quoted
 from handlers.render.runs import runs_text, sources_text
 from handlers.render.texts import not_found_text
 from handlers.slack.access import CHANNEL_REFUSED
+from handlers.slack.admission import Refused, Ticket
 from handlers.slack.deps import Deps
+from handlers.slack.gate import admit, ours
 from handlers.slack.parse import (
     USAGE,
     AddWatch,
@@ -40,9 +45,12 @@ from handlers.slack.parse import (
 )
 from handlers.slack.posting import ChannelUnreachable, respond_text
 from handlers.slack.reporting import Request, answer_privately, post_progress, publish
-from handlers.slack.watch_commands import WatchCommands, scope_text
+from handlers.slack.watch_commands import WatchCommands, channel_ref, scope_text
 
 log = logging.getLogger(__name__)
+
+# the kinds of command that read Azure: admitted (or turned away) in the ack
+ADMITTED_KINDS = frozenset({"check", "runs", "list"})
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ class Decision:
 
 
 def usage_text(problem: str | None = None) -> str:
-    return f"{escape(problem)}\n\n{USAGE}" if problem else USAGE
+    return f"{escape_quoted(problem)}\n\n{USAGE}" if problem else USAGE
 
 
 def decide(payload: dict[str, Any], deps: Deps) -> Decision:
@@ -72,7 +80,8 @@ def decide(payload: dict[str, Any], deps: Deps) -> Decision:
     if isinstance(command, ListSources):
         return Decision("Listing the data sources…", "list", command)
     if isinstance(command, ListWatches):
-        return Decision("Reading this channel's watches…", "watches", command)
+        whose = "every channel's" if command.every else "this channel's"
+        return Decision(f"Reading {whose} watches…", "watches", command)
     try:
         account = resolve_account(command.account, deps.service.accounts)
     except AccountError as error:
@@ -85,7 +94,8 @@ def decide(payload: dict[str, Any], deps: Deps) -> Decision:
         scope = scope_text(account, command.collection, command.source)
         if isinstance(command, AddWatch):
             return Decision(f"Adding a watch of {scope} to this channel…", "watch", command, account)
-        return Decision(f"Removing this channel's watch of {scope}…", "unwatch", command, account)
+        whose = f"{channel_ref(command.channel)}'s" if command.channel else "this channel's"
+        return Decision(f"Removing {whose} watch of {scope}…", "unwatch", command, account)
     return Decision(progress_text(command.source), "check", command, account)
 
 
@@ -94,17 +104,46 @@ class SlashCommand:
 
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
-        self._watches = WatchCommands(deps)
+        self._watches = WatchCommands(deps, deps.watch_policy)
 
     async def handle(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        decision = decide(command, self._deps)
-        self._deps.metrics.command(decision.kind)
-        await ack(text=decision.ack_text, response_type="ephemeral")
+        deps = self._deps
+        decision = decide(command, deps)
+        deps.metrics.command(decision.kind)
+        ticket: Ticket | None = None
+        if decision.kind in ADMITTED_KINDS:
+            admitted = admit(deps, command.get("user_id"), command.get("channel_id"))
+            if isinstance(admitted, Refused):  # said in the ack; nothing posted, nothing started
+                await ack(text=admitted.text, response_type="ephemeral")
+                return
+            ticket = admitted
+        try:
+            await ack(text=decision.ack_text, response_type="ephemeral")
+        except BaseException:
+            if ticket is not None:
+                ticket.release()
+            raise
         if decision.work is not None:
-            self._deps.background.spawn(self.run(decision, command, respond), "slash-command")
+            deps.background.spawn(self.run(decision, command, respond, ticket), "slash-command")
 
-    async def run(self, decision: Decision, command: dict[str, Any], respond: AsyncRespond) -> None:
+    async def run(
+        self,
+        decision: Decision,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        ticket: Ticket | None = None,
+    ) -> None:
         """The work the ack announced; every failure is answered to the asker, never raised."""
+        try:
+            if await ours(self._deps, command):
+                await self._run(decision, command, respond, ticket)
+        finally:
+            if ticket is not None:
+                ticket.release()
+
+    async def _run(
+        self, decision: Decision, command: dict[str, Any], respond: AsyncRespond, ticket: Ticket | None
+    ) -> None:
         deps = self._deps
         channel = str(command.get("channel_id") or "")
         user = command.get("user_id")
@@ -118,15 +157,16 @@ class SlashCommand:
                 case AddWatch() as work:
                     await respond_text(respond, await self._watches.add(work, account, channel))
                 case RemoveWatch() as work:
-                    await respond_text(respond, await self._watches.remove(work, account, channel))
-                case ListWatches():
-                    await respond_text(respond, await self._watches.show(channel))
+                    await respond_text(respond, await self._watches.remove(work, account, channel, user))
+                case ListWatches() as work:
+                    await respond_text(respond, await self._watches.show(channel, every=work.every))
                 case ListSources() as work:
                     await self._list(work, respond)
                 case Runs() as work:
                     await self._runs(work, account, respond)
                 case Check() as work:
-                    await self._check(Request(work.source, account, work.scan, user), channel, respond)
+                    request = Request(work.source, account, work.scan, user)
+                    await self._check(request, channel, respond, ticket)
         except Exception as error:  # the user hears of it; the log has the details
             log.exception("/purview-check %r failed", command.get("text"))
             await _try_respond(respond, f"⚠️ purview-bot could not finish: {escape(reason_of(error))}")
@@ -155,24 +195,32 @@ class SlashCommand:
         text = runs_text(work.source, AccountRef(account).name, scans, self._deps.docs_url)
         await respond_text(respond, text)
 
-    async def _check(self, request: Request, channel: str, respond: AsyncRespond) -> None:
+    async def _check(
+        self, request: Request, channel: str, respond: AsyncRespond, ticket: Ticket | None
+    ) -> None:
         deps = self._deps
-        try:
-            resolved = await deps.runner.resolve_source(request.source, request.account, request.scan)
-            request = dataclasses.replace(request, source=resolved)
-        except NameNotFoundError as error:
-            await respond_text(respond, not_found_text(error))
-            return
-        try:
-            parent = await post_progress(deps, request, channel=channel, thread_ts=None)
-        except ChannelUnreachable:
-            await answer_privately(deps, request, respond)
-            return
-        try:
-            await publish(deps, request, channel=channel, summary_ts=parent, thread_ts=parent)
-        except NameNotFoundError as error:  # a --scan name Purview does not have
-            await _try_delete(deps, channel, parent)
-            await respond_text(respond, not_found_text(error))
+        # the turn: wait for a diagnosis slot, then the name lookup, the "Checking…" parent, the asker's
+        # email and the diagnosis (whose deadline starts only then); the slot is given back when the
+        # diagnosis ends, before the findings are posted, and the command leaves the queue then
+        async with deps.runner.slots.turn(on_release=ticket.release if ticket else None):
+            try:
+                resolved = await deps.runner.resolve_source(request.source, request.account, request.scan)
+                request = dataclasses.replace(request, source=resolved)
+            except NameNotFoundError as error:
+                await respond_text(respond, not_found_text(error))
+                return
+            try:
+                parent = await post_progress(deps, request, channel=channel, thread_ts=None)
+            except ChannelUnreachable:
+                await answer_privately(deps, request, respond)
+                return
+            try:
+                await publish(
+                    deps, request, channel=channel, summary_ts=parent, thread_ts=parent, respond=respond
+                )
+            except NameNotFoundError as error:  # a --scan name Purview does not have
+                await _try_delete(deps, channel, parent)
+                await respond_text(respond, not_found_text(error))
 
 
 async def _try_delete(deps: Deps, channel: str, ts: str) -> None:

@@ -3,6 +3,10 @@
 Slash commands cannot be used inside threads, so triage threads mention the bot; the report goes into
 that thread. Events are acked at once; the work runs in a background task. Only a person's plain message
 in a DM reaches `handle_message` (the `is_direct_message` matcher), so other events start nothing.
+
+A `check` or `recheck` is admitted before the ack (admission.py: the bound on work in progress, the
+rates per user and channel); one turned away is told so privately, nothing is posted in the thread. The
+background work first makes sure the event is not one another replica already took (dedupe.py).
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from slack_bolt.context.async_context import AsyncBoltContext
 
 from checks.diagnose import NameNotFoundError
 from handlers.diagnosis import AccountError, resolve_account
-from handlers.render.escape import escape
+from handlers.render.escape import escape, escape_quoted
 from handlers.render.texts import not_found_text
 from handlers.slack.access import CHANNEL_REFUSED
+from handlers.slack.admission import Refused, Ticket
 from handlers.slack.deps import Deps
+from handlers.slack.gate import admit, ours
 from handlers.slack.parse import MENTION_USAGE, Check, Help, Recheck, UsageError, parse_mention
 from handlers.slack.posting import post_message
 from handlers.slack.reporting import Request, post_progress, publish
@@ -35,13 +41,55 @@ class Mentions:
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
 
-    async def handle_mention(self, ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext) -> None:
-        await ack()
-        self._deps.background.spawn(self._handle(event, context), "mention")
+    async def handle_mention(
+        self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await self._take(ack, body, event, context, "mention")
 
-    async def handle_message(self, ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext) -> None:
-        await ack()
-        self._deps.background.spawn(self._handle(event, context), "direct-message")
+    async def handle_message(
+        self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await self._take(ack, body, event, context, "direct-message")
+
+    async def _take(
+        self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, name: str
+    ) -> None:
+        """Admit (no I/O), ack, and leave the work (or the private refusal) to a background task."""
+        admitted = self._admit(event)
+        try:
+            await ack()
+        except BaseException:
+            if isinstance(admitted, Ticket):
+                admitted.release()
+            raise
+        if isinstance(admitted, Refused):
+            self._deps.background.spawn(self._turn_away(body, event, admitted), name)
+        else:
+            self._deps.background.spawn(self._handle(body, event, context, admitted), name)
+
+    def _admit(self, event: dict[str, Any]) -> Ticket | Refused | None:
+        """A ticket for a `check` or `recheck` in an allowed channel, or why not; None for the rest
+        (usage, help, refusals), which reads nothing from Azure."""
+        channel = str(event.get("channel") or "")
+        if not self._deps.access.channel_allowed(channel):
+            return None
+        try:
+            command = parse_mention(str(event.get("text") or ""))
+        except UsageError:
+            return None
+        if not isinstance(command, Check | Recheck):
+            return None
+        return admit(self._deps, event.get("user"), channel)
+
+    async def _turn_away(self, body: dict[str, Any], event: dict[str, Any], refused: Refused) -> None:
+        """Only the asker hears that the bot will not take this now."""
+        channel = str(event.get("channel") or "")
+        thread_ts = str(event.get("thread_ts") or event.get("ts") or "")
+        try:
+            if channel and thread_ts and await ours(self._deps, body):
+                await self._private(channel, event.get("user"), thread_ts, refused.text)
+        except Exception:
+            log.exception("could not tell %r in %r that the bot is busy", event.get("user"), channel)
 
     @staticmethod
     async def is_direct_message(event: dict[str, Any]) -> bool:
@@ -54,16 +102,20 @@ class Mentions:
             and bool(event.get("user"))
         )
 
-    async def _handle(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
+    async def _handle(
+        self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, ticket: Ticket | None
+    ) -> None:
         channel = str(event.get("channel") or "")
         thread_ts = str(event.get("thread_ts") or event.get("ts") or "")
         user = event.get("user")
-        if not channel or not thread_ts:
-            return
         try:
-            await self._dispatch(event, context, channel, thread_ts, user)
+            if channel and thread_ts and await ours(self._deps, body):
+                await self._dispatch(event, context, channel, thread_ts, user, ticket)
         except Exception:
             log.exception("mention in %s failed", channel)
+        finally:
+            if ticket is not None:
+                ticket.release()
 
     async def _dispatch(
         self,
@@ -72,6 +124,7 @@ class Mentions:
         channel: str,
         thread_ts: str,
         user: str | None,
+        ticket: Ticket | None,
     ) -> None:
         deps = self._deps
         if not deps.access.channel_allowed(channel):
@@ -82,7 +135,7 @@ class Mentions:
             command = parse_mention(str(event.get("text") or ""))
         except UsageError as error:
             deps.metrics.command("invalid")
-            await self._reply(channel, thread_ts, f"{escape(str(error))}\n{MENTION_USAGE}")
+            await self._reply(channel, thread_ts, f"{escape_quoted(str(error))}\n{MENTION_USAGE}")
             return
         if isinstance(command, Help):
             deps.metrics.command("help")
@@ -93,10 +146,13 @@ class Mentions:
         if refusal:
             await self._private(channel, user, thread_ts, refusal)
             return
-        if isinstance(command, Recheck):
-            await self._recheck(channel, thread_ts, user, context.bot_user_id)
-        else:
-            await self._check(command, channel, thread_ts, user)
+        # wait for a diagnosis slot; the lookups and the diagnosis run in it, the deadline starts with
+        # the diagnosis, and the slot is given back (the request leaves the queue) when it ends
+        async with deps.runner.slots.turn(on_release=ticket.release if ticket else None):
+            if isinstance(command, Recheck):
+                await self._recheck(channel, thread_ts, user, context.bot_user_id)
+            else:
+                await self._check(command, channel, thread_ts, user)
 
     async def _check(self, command: Check, channel: str, thread_ts: str, user: str | None) -> None:
         deps = self._deps

@@ -17,9 +17,11 @@ USAGE = f"""*Usage*
 `{COMMAND} SOURCE [ACCOUNT] [--scan NAME]`  diagnose a data source; the report goes to this channel
 `{COMMAND} list [FILTER]`  the data sources (name, kind, collection), only to you
 `{COMMAND} runs SOURCE [ACCOUNT]`  the latest runs of each scan of a source, only to you
-`{COMMAND} watch [ACCOUNT] [--collection NAME | --source NAME]`  post this scope's scan failures here
-`{COMMAND} unwatch [ACCOUNT] [--collection NAME | --source NAME]`  stop that
-`{COMMAND} watches`  what this channel watches, only to you
+`{COMMAND} watch [ACCOUNT] [--collection NAME | --source NAME]`  post this scope's scan failures here \
+too (the on-call channel still gets them)
+`{COMMAND} unwatch [ACCOUNT] [--collection NAME | --source NAME] [--channel CHANNEL]`  stop that; another \
+channel's watch from the on-call channel or as an admin
+`{COMMAND} watches [--all]`  what this channel (or every channel) watches, only to you
 `{COMMAND} help`  this text
 *Examples*
 `{COMMAND} sales-adls`
@@ -29,6 +31,8 @@ USAGE = f"""*Usage*
 `{COMMAND} runs hr-sql`
 `{COMMAND} watch --collection sales`
 `{COMMAND} unwatch contoso-pv --source hr-sql`
+`{COMMAND} watches --all`
+`{COMMAND} unwatch --source hr-sql --channel C0123ABCD`  a channel by its id (its details show it)
 `{COMMAND} check list`  a source whose name is a sub-command
 In a thread: `@purview-bot check SOURCE [ACCOUNT] [--scan NAME]`, or `@purview-bot recheck` in a thread \
 the bot started."""
@@ -39,6 +43,9 @@ MENTION_USAGE = """Mention me with:
 In a direct message, the same without the mention."""
 
 MAX_WORD = 256  # longer than any Purview name
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,30}$")
+# a channel as Slack sends it when the command escapes channels (`<#C123|name>`), or its bare id
+_CHANNEL_LINK = re.compile(r"^<#([A-Za-z0-9]+)(?:\|[^>]*)?>$")
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'", "\u2019": "'"})
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 
@@ -91,12 +98,17 @@ class AddWatch(WatchScope):
 
 @dataclass(frozen=True)
 class RemoveWatch(WatchScope):
-    """`unwatch [ACCOUNT] [--collection NAME | --source NAME]`."""
+    """`unwatch [ACCOUNT] [--collection NAME | --source NAME] [--channel CHANNEL]`; `channel` None: this
+    channel's watch."""
+
+    channel: str | None = None
 
 
 @dataclass(frozen=True)
 class ListWatches:
-    """`watches`: this channel's watches."""
+    """`watches [--all]`: this channel's watches, or every channel's."""
+
+    every: bool = False
 
 
 Command = Help | ListSources | Runs | Check | AddWatch | RemoveWatch | ListWatches
@@ -104,6 +116,7 @@ MentionCommand = Help | Check | Recheck
 
 _SUBCOMMANDS = {"help", "list", "runs", "check", "watch", "unwatch", "watches"}
 _SCOPE_OPTIONS = ("--collection", "--source")
+_CHANNEL_OPTION = "--channel"
 
 
 def parse_command(text: str) -> Command:
@@ -133,15 +146,22 @@ def parse_command(text: str) -> Command:
         if not rest:
             raise UsageError("`check` needs a SOURCE: `check SOURCE [ACCOUNT] [--scan NAME]`")
         return parse_check(rest)
-    if head in ("watch", "unwatch"):
+    if head == "watch":
         scope = parse_scope(rest, head)
-        kind = AddWatch if head == "watch" else RemoveWatch
-        return kind(scope.account, scope.collection, scope.source)
+        return AddWatch(scope.account, scope.collection, scope.source)
+    if head == "unwatch":
+        rest, channel = _channel_option(rest)
+        scope = parse_scope(rest, head)
+        return RemoveWatch(scope.account, scope.collection, scope.source, channel)
     if head == "watches":
-        _no_options(rest, "watches")
-        if rest:
-            raise UsageError("`watches` takes nothing after it (it lists this channel's watches)")
-        return ListWatches()
+        every = [w for w in rest if w.lower() == "--all"]
+        others = [w for w in rest if w.lower() != "--all"]
+        _no_options(others, "watches")
+        if others:
+            raise UsageError(
+                "`watches` takes only `--all` (it lists this channel's watches, or every channel's)"
+            )
+        return ListWatches(every=bool(every))
     return parse_check(words)
 
 
@@ -235,6 +255,45 @@ def parse_scope(words: list[str], sub: str) -> WatchScope:
     if option[0] == "--collection":
         return WatchScope(account, collection=option[1])
     return WatchScope(account, source=option[1])
+
+
+def _channel_option(words: list[str]) -> tuple[list[str], str | None]:
+    """`--channel CHANNEL` (or `--channel=CHANNEL`) taken out of `words`: the channel's id, from a
+    `<#C123|name>` link or the bare id (`#name` alone cannot be told apart from another channel's name)."""
+    rest: list[str] = []
+    channel: str | None = None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        name, eq, inline = word.partition("=")
+        if name != _CHANNEL_OPTION:
+            rest.append(word)
+            i += 1
+            continue
+        if channel is not None:
+            raise UsageError("`--channel` given twice")
+        if eq:
+            value, i = inline, i + 1
+        elif i + 1 < len(words) and not words[i + 1].startswith("--"):
+            value, i = words[i + 1], i + 2
+        else:
+            value, i = "", i + 1
+        channel = channel_id(value)
+    return rest, channel
+
+
+def channel_id(value: str) -> str:
+    """A channel's id from what was typed: `<#C123|name>`, `<#C123>` or `C123`; UsageError otherwise."""
+    text = value.strip()
+    link = _CHANNEL_LINK.match(text)
+    candidate = (link.group(1) if link else text).upper()
+    if not _CHANNEL_ID.match(candidate):
+        shown = f" `{_clip(text)}`" if text else ""
+        raise UsageError(
+            f"`--channel` needs a channel's id{shown and ', not' + shown} (the channel's details show it, "
+            "e.g. C0123ABCD; `watches --all` lists every watching channel with its id)"
+        )
+    return candidate
 
 
 def split_words(text: str) -> list[str]:

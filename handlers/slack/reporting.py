@@ -7,24 +7,29 @@ message, and every text from the user or Purview is escaped.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from checks.accounts import AccountRef
 from checks.diagnose import NameNotFoundError
 from checks.model import Report
 from handlers.render.blocks import Message, progress_message, summary_message, thread_messages
+from handlers.render.changes import VALUE_LIMIT as RERUN_VALUE_LIMIT
+from handlers.render.changes import VERSION as RERUN_VERSION
 from handlers.render.changes import Changes, RerunRequest, rerun_value
+from handlers.render.escape import code
+from handlers.render.findings import rerun_block
 from handlers.render.texts import failure_message, failure_text, not_found_text
 from handlers.slack.deps import Deps
 from handlers.slack.last_report import changes_for, remember
 from handlers.slack.posting import (
+    Respond,
+    finish_report,
     post_message,
-    post_thread,
     report_metadata,
     respond_report,
     respond_text,
@@ -32,6 +37,8 @@ from handlers.slack.posting import (
 )
 
 log = logging.getLogger(__name__)
+
+INTERRUPTED = "interrupted by a restart — run the command again"
 
 
 @dataclass(frozen=True)
@@ -54,11 +61,12 @@ async def requester_email(client: AsyncWebClient, user_id: str | None) -> str | 
         return None
     try:
         response = await client.users_info(user=user_id)
-    except SlackApiError:  # logged and counted by the client; the check then says it does not know
+        profile = (response.get("user") or {}).get("profile") or {}
+        email = profile.get("email")
+    except Exception as error:  # optional: whatever Slack answered, the check then says it does not know
+        log.warning("users.info for the requester failed: %s", type(error).__name__)
         return None
-    profile = (response.get("user") or {}).get("profile") or {}
-    email = profile.get("email")
-    return str(email) if email else None
+    return str(email) if isinstance(email, str) and email else None
 
 
 async def diagnose(deps: Deps, request: Request) -> Report:
@@ -98,13 +106,16 @@ async def publish(
     summary_ts: str,
     thread_ts: str,
     previous: RerunRequest | None = None,
+    respond: Respond | None = None,
 ) -> None:
     """Diagnose, turn the "Checking…" message at `summary_ts` into the summary, findings into the thread.
 
     The findings start with what changed: since the run of the Re-run button (`previous`), else since
     the source's last report in the store; the report is then saved as the last one. A failure still
     ends the "Checking…" message ("could not finish: …"); NameNotFoundError is re-raised for the caller
-    to answer privately (and to remove the message).
+    to answer privately (and to remove the message). Slack failing part-way is handled by
+    `posting.finish_report`: a failed update brings the summary into the thread, each reply is posted on
+    its own, and what was lost is said in the thread or to the asker through `respond` (response_url).
     """
     metadata = report_metadata(request.source, request.account, request.scan)
 
@@ -117,19 +128,54 @@ async def publish(
             blocks=message["blocks"],
             metadata=metadata,
         )
+        interrupted.cancel()  # the parent no longer says "Checking…"
 
+    async def finish(message: Message, replies: list[Message]) -> None:
+        await finish_report(
+            deps.client,
+            channel=channel,
+            summary_ts=summary_ts,
+            thread_ts=thread_ts,
+            summary=message,
+            thread=replies,
+            metadata=metadata,
+            respond=respond,
+        )
+        interrupted.cancel()  # finished: the summary is in the parent or in the thread
+
+    # a shutdown that cuts this short turns the parent into "interrupted by a restart" (with Re-run)
+    interrupted = deps.background.on_interrupt(lambda: update(interrupted_message(request, previous)))
     try:
         report = await diagnose(deps, request)
     except NameNotFoundError:
         raise
     except Exception as error:
         log.exception("diagnosis of %s in %s failed", request.source, request.account_name)
-        await update(failure_message(request.source, deps.runner.reason(error)))
+        await finish(failure_message(request.source, deps.runner.reason(error)), [])
         return
     summary, thread = report_messages(report, request, await changes_for(deps, report, previous))
-    await update(summary)
-    await post_thread(deps.client, channel=channel, thread_ts=thread_ts, messages=thread)
+    await finish(summary, thread)
     await remember(deps, report)
+
+
+def interrupted_message(request: Request, previous: RerunRequest | None = None) -> Message:
+    """A "Checking…" parent whose diagnosis a shutdown cut short: it says so, with the Re-run button
+    (the clicked button's problems for a Re-run, else none known: compared as partial), or the command
+    to type when the names are too long for a button's value."""
+    keys, partial = (previous.previous, previous.truncated) if previous is not None else ([], True)
+    value = json.dumps(
+        {"v": RERUN_VERSION, "s": request.source, "a": request.account, "c": request.scan, "p": keys}
+        | ({"t": 1} if partial else {}),
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    text = failure_text(request.source, INTERRUPTED)
+    if len(value) > RERUN_VALUE_LIMIT:
+        retry = f"/purview-check {request.source} {request.account_name}"
+        text += f" ({code(retry)})"
+        return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return {"text": text, "blocks": [section, rerun_block(value)]}
 
 
 async def answer_privately(

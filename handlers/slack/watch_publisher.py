@@ -4,6 +4,12 @@ restart finds it empty.
 
 Every message goes through the per-channel pacer. Once a parent exists the group counts as posted: a
 thread reply that fails is logged, not retried by posting the parent again.
+
+A channel that refuses the parent itself (archived, not found, the bot removed and unable to join) raises
+`ChannelRefused` with Slack's reason; the watcher then posts the group in its fallback channel with
+`undelivered`, and the parent there starts with why (its metadata names the channels it stands in for,
+`event_payload.for`, so that a restart finds it), or notes it in the thread of the parent that channel
+already has (`post_note`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from checks.model import Finding
+from handlers.render.escape import code
+from handlers.render.summary import fallback, section
 from handlers.render.watch_posts import (
     failure_metadata,
     failure_parent,
@@ -27,12 +35,56 @@ from handlers.render.watch_posts import (
     recovered_message,
     storm_parent,
 )
-from handlers.slack.posting import Message, post_message
-from handlers.watch.model import Failure, PostedParent
+from handlers.slack.posting import ChannelUnreachable, Message, history, post_message, slack_error
+from handlers.slack.watch_commands import channel_ref
+from handlers.watch.model import ChannelRefused, Failure, PostedParent, Undelivered
 
 log = logging.getLogger(__name__)
 
 HISTORY_PAGES = 5  # of 200 messages: how far back a restarted process looks for its own post
+STANDS_IN_FOR = "for"  # the metadata payload key naming the channels a fallback parent stands in for
+# chat.postMessage errors about the channel itself: posting there again will not help
+CHANNEL_REFUSALS = frozenset(
+    {
+        "channel_not_found",
+        "is_archived",
+        "not_in_channel",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        "team_access_not_granted",
+        "ekm_access_denied",
+        "access_denied",
+    }
+)
+
+
+def refusal(error: BaseException) -> str | None:
+    """Slack's reason when `error` is the channel refusing the bot's posts, else None."""
+    if isinstance(error, ChannelUnreachable):
+        cause = error.__cause__
+        reason = slack_error(cause) if isinstance(cause, SlackApiError) else "channel_not_found"
+        if reason in ("channel_not_found", "not_in_channel"):
+            return reason
+        return f"not_in_channel, and joining failed: {reason}"  # conversations.join's error
+    if isinstance(error, SlackApiError) and slack_error(error) in CHANNEL_REFUSALS:
+        return slack_error(error)
+    return None
+
+
+def undelivered_text(undelivered: Sequence[Undelivered]) -> str:
+    """ "<#C1> (`is_archived`) and <#C2> (`channel_not_found`)"."""
+    parts = [f"{channel_ref(u.channel)} ({code(u.reason)})" for u in undelivered]
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def stands_in_for(message: dict[str, object]) -> list[str]:
+    """The channels a fallback parent stands in for (empty for a channel's own parent)."""
+    metadata = message.get("metadata")
+    payload = metadata.get("event_payload") if isinstance(metadata, dict) else None
+    channels = payload.get(STANDS_IN_FOR) if isinstance(payload, dict) else None
+    return [str(c) for c in channels] if isinstance(channels, list) else []
 
 
 @dataclass
@@ -87,11 +139,19 @@ class WatchPublisher:
         )
 
     async def post_group(
-        self, channel: str, failures: Sequence[Failure], cause: Finding | None, now: datetime
+        self,
+        channel: str,
+        failures: Sequence[Failure],
+        cause: Finding | None,
+        now: datetime,
+        *,
+        undelivered: Sequence[Undelivered] = (),
     ) -> str:
-        """One parent for the group and its thread; returns the parent's ts.
+        """One parent for the group and its thread; returns the parent's ts. With `undelivered`, the
+        parent stands in for those channels and starts with why.
 
-        Raises (SlackApiError, ChannelUnreachable) only when the parent could not be posted.
+        Raises only when the parent could not be posted: `ChannelRefused` when the channel refuses the
+        bot's posts (see `refusal`), else the SlackApiError.
         """
         first = failures[0]
         run_ids = [run_id for f in failures for run_id in f.run_ids]
@@ -99,9 +159,35 @@ class WatchPublisher:
             parent = storm_parent(failures, cause, now)
         else:
             parent = failure_parent(first, cause, now)
-        ts = await self._post(channel, parent, metadata=failure_metadata(first.account, run_ids))
+        metadata = failure_metadata(first.account, run_ids)
+        if undelivered:
+            why = (
+                f"⚠️ Posted here because {undelivered_text(undelivered)} refused it: invite the bot there, "
+                "or remove the watch (`/purview-check watches --all` lists every watch and how to remove it)."
+            )
+            parent = {
+                "text": fallback(f"{why}\n{parent['text']}"),
+                "blocks": [section(why), *parent["blocks"]],
+            }
+            metadata["event_payload"][STANDS_IN_FOR] = [u.channel for u in undelivered]
+        try:
+            ts = await self._post(channel, parent, metadata=metadata)
+        except Exception as error:
+            reason = refusal(error)
+            if reason is not None:
+                raise ChannelRefused(channel, reason) from error
+            raise
         await self._replies(channel, ts, group_thread(failures, cause, now))
         return ts
+
+    async def post_note(self, channel: str, thread_ts: str, undelivered: Sequence[Undelivered]) -> None:
+        """In the thread of a failure this channel has: it was meant for those channels too."""
+        text = (
+            f"⚠️ This failure was also meant for {undelivered_text(undelivered)}, which refused it: invite "
+            "the bot there, or remove the watch (`/purview-check watches --all` lists every watch and how "
+            "to remove it)."
+        )
+        await self._post(channel, {"text": fallback(text), "blocks": [section(text)]}, thread_ts=thread_ts)
 
     async def post_thread(
         self, channel: str, ts: str, failures: Sequence[Failure], cause: Finding | None, now: datetime
@@ -128,37 +214,28 @@ class WatchPublisher:
         await self._post(channel, recovered_message(source, scan, run, now), thread_ts=thread_ts)
 
     async def find_posted(
-        self, channel: str, run_ids: Iterable[str], oldest: datetime
+        self, channel: str, run_ids: Iterable[str], oldest: datetime, *, meant_for: str | None = None
     ) -> dict[str, PostedParent]:
         """Run id (lower case) → the parent in `channel` (since `oldest`) whose metadata names the run,
-        with whether its thread has replies (Slack's `reply_count` on history messages).
+        with whether its thread has replies (Slack's `reply_count` on history messages): the channel's
+        own parent, or with `meant_for` the fallback parent posted there for that channel.
 
         A history that cannot be read counts as nothing found: posting twice beats not posting.
         """
         wanted = {r.lower() for r in run_ids}
         found: dict[str, PostedParent] = {}
-        cursor: str | None = None
-        for _ in range(self._history_pages):
-            try:
-                page = await self._client.conversations_history(
-                    channel=channel,
-                    oldest=f"{oldest.timestamp():.6f}",
-                    include_all_metadata=True,
-                    limit=200,
-                    cursor=cursor,
-                )
-            except SlackApiError as error:
-                log.warning(
-                    "watcher: cannot read the history of %s: %s", channel, error.response.get("error")
-                )
-                return found
-            for message in page.get("messages") or []:
-                for run_id in metadata_runs(message):
-                    if run_id.lower() in wanted:
-                        parent = PostedParent(str(message.get("ts")), _reply_count(message) > 0)
-                        found.setdefault(run_id.lower(), parent)
-            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-            if cursor is None or wanted <= set(found):
+        messages = history(self._client, channel, oldest=oldest.timestamp(), pages=self._history_pages)
+        async for message in messages:
+            standing_in = stands_in_for(message)
+            if (meant_for is None and standing_in) or (
+                meant_for is not None and meant_for not in standing_in
+            ):
+                continue
+            for run_id in metadata_runs(message):
+                if run_id.lower() in wanted:
+                    parent = PostedParent(str(message.get("ts")), _reply_count(message) > 0)
+                    found.setdefault(run_id.lower(), parent)
+            if wanted <= set(found):
                 break
         return found
 

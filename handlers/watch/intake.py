@@ -1,11 +1,16 @@
 """Runs an Azure Monitor alert named (handlers.watch.webhook): confirmed from Purview, then the sweep's
-claim → diagnose → post pipeline, so a run reported by both the alert and a sweep is posted once."""
+claim → diagnose → post pipeline, so a run reported by both the alert and a sweep is posted once.
+
+The reads are bounded like a sweep's: each data source and each scan named is read once, at most
+`PURVIEW_BOT_WATCH_CONCURRENCY` requests in flight, and outside the account's lock (the claims decide who
+posts, so a read needs no lock); the claims, posts and cursors are made under it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from checks.accounts import AccountRef
@@ -50,14 +55,17 @@ class Intake(Side):
             await self._intake(account_id, alerts)
 
     async def _intake(self, account: str, alerts: list[AlertRun]) -> None:
+        """Read what the alerts name from Purview (each source and each scan once, at most
+        `concurrency` requests in flight, outside the account's lock), then claim, diagnose and post
+        under it."""
         name = AccountRef(account).name
-        reader = self._purview(account)
+        read = await _read_alerts(self._purview(account), alerts, self._config.concurrency)
         async with self._locks(name):
             now = self._clock()
             watches = await self._store.watches()
             pending: dict[ScanKey, Candidate] = {}
             for alert in alerts:
-                found = await self._confirm(name, reader, alert, watches, now)
+                found = await self._confirm(name, read, alert, watches, now)
                 if found is None:
                     continue
                 if found.key in pending:
@@ -74,29 +82,67 @@ class Intake(Side):
                     )
 
     async def _confirm(
-        self, name: str, reader: ScanReader, alert: AlertRun, watches: list[Watch], now: datetime
+        self, name: str, read: _AlertReads, alert: AlertRun, watches: list[Watch], now: datetime
     ) -> Candidate | None:
         """The reported run as Purview has it (status, real error), claimed; None if not news."""
-        try:
-            source = await reader.data_source(alert.source)
-            source_name = str(source.get("name") or alert.source)
-            runs = await reader.latest_runs(source_name, alert.scan)
-        except GatewayError as error:
-            log.warning(
-                "alert for %s/%s: cannot read it from Purview: %s", alert.source, alert.scan, error.reason
-            )
-            return None
+        source = read.sources.get(alert.source.lower())
+        runs = read.runs.get((alert.source.lower(), alert.scan.lower()))
+        if source is None or runs is None:
+            return None  # not readable (logged when read)
+        source_name = str(source.get("name") or alert.source)
         run = pick_run(runs, alert.run_id, self._config.statuses)
         if run is None or not self._pipeline.is_news(run, now):
             status = run.get("status") if run else "not found"
             log.info("alert for %s/%s run %s: %s, not posted", alert.source, alert.scan, alert.run_id, status)
             return None
         collection = collection_of(source)
-        channel = self._router.channel(Place(name, collection, source_name), watches)
-        if channel is None:
+        channels = self._router.channels(Place(name, collection, source_name), watches)
+        if not channels:
             log.info("alert for %s/%s: no channel routed; not posted", source_name, alert.scan)
             return None
-        candidate = await self._pipeline.claim(name, source_name, collection, alert.scan, [run], channel)
+        candidate = await self._pipeline.claim(name, source_name, collection, alert.scan, [run], channels)
         if candidate is not None:
             candidate.seen = runs
         return candidate
+
+
+@dataclass
+class _AlertReads:
+    """What the alerts of one account name, read once each: data sources by lower-cased name, and the
+    latest runs by (source, scan) lower-cased. Unreadable ones are absent (and logged)."""
+
+    sources: dict[str, Json] = field(default_factory=dict)
+    runs: dict[tuple[str, str], list[Json]] = field(default_factory=dict)
+
+
+async def _read_alerts(reader: ScanReader, alerts: Sequence[AlertRun], concurrency: int) -> _AlertReads:
+    """Each data source the alerts name, then each of their scans' latest runs, concurrently with at
+    most `concurrency` requests in flight: a payload naming hundreds of runs costs one read per source
+    and per scan, not two per run one after the other."""
+    slots = asyncio.Semaphore(concurrency)
+    read = _AlertReads()
+
+    async def source(key: str, given: str) -> None:
+        try:
+            async with slots:
+                read.sources[key] = await reader.data_source(given)
+        except GatewayError as error:
+            log.warning("alert for %s: cannot read it from Purview: %s", given, error.reason)
+
+    async def runs(key: tuple[str, str], given: AlertRun) -> None:
+        found = read.sources.get(key[0])
+        if found is None:
+            return
+        try:
+            async with slots:
+                read.runs[key] = await reader.latest_runs(str(found.get("name") or given.source), given.scan)
+        except GatewayError as error:
+            log.warning(
+                "alert for %s/%s: cannot read it from Purview: %s", given.source, given.scan, error.reason
+            )
+
+    sources = {a.source.lower(): a.source for a in alerts}
+    await asyncio.gather(*(source(key, given) for key, given in sources.items()))
+    scans = {(a.source.lower(), a.scan.lower()): a for a in alerts}
+    await asyncio.gather(*(runs(key, given) for key, given in scans.items()))
+    return read

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from checks.accounts import AccountRef
-from handlers.ports import Store
+from handlers.ports import Store, StoreUnavailable
 from handlers.watch.config import WatchConfig, WatchMetrics
 from handlers.watch.sweep import SweepResult
 
@@ -47,6 +47,7 @@ class Leases:
         self._store = store
         self._sweep = sweep
         self._metrics = metrics
+        self._store_away = False  # said once while the database is away, not every tick
 
     async def sweep_if_leased(self, account: str) -> SweepResult | None:
         """One sweep under the account's lease (`purview-bot watch --once`), renewed every TTL / 2 while
@@ -100,12 +101,21 @@ class Leases:
 
     async def _acquire(self, lease: str) -> bool:
         try:
-            return await self._store.acquire_lease(
+            held = await self._store.acquire_lease(
                 lease, holder=self._config.holder, ttl_seconds=self._lease_ttl()
             )
+        except StoreUnavailable as error:
+            if not self._store_away:
+                log.warning("lease %s: %s; the watcher waits for it", lease, error)
+                self._store_away = True
+            return False
         except Exception:
             log.exception("lease %s: the store did not answer", lease)
             return False
+        if self._store_away:
+            log.warning("lease %s: the database answers again; the watcher goes on", lease)
+            self._store_away = False
+        return held
 
     async def _renewing(self, lease: str, work: Awaitable[T], tick: float) -> T:
         """Run `work` while renewing `lease` every `tick` seconds; its result, or what it raises.
@@ -135,6 +145,10 @@ class Leases:
             log.warning("sweep of %s: lost lease %s; sweep abandoned", name, lease)
             self._metrics.sweep_done(name, False)
             return False
+        except StoreUnavailable as error:
+            log.warning("sweep of %s stopped: %s", name, error)
+            self._metrics.sweep_done(name, False)
+            return True
         except Exception as error:
             log.error("sweep of %s failed", name, exc_info=error)
             self._metrics.sweep_done(name, False)

@@ -52,6 +52,24 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class Undelivered:
+    """A channel that refused a post for a channel-level reason (archived, not found, the bot removed and
+    unable to join), and Slack's reason: said in the fallback post that carries the failure instead."""
+
+    channel: str
+    reason: str
+
+
+class ChannelRefused(Exception):
+    """The channel itself refuses the bot's posts (see `Undelivered`): retrying there will not help."""
+
+    def __init__(self, channel: str, reason: str) -> None:
+        super().__init__(f"{channel}: {reason}")
+        self.channel = channel
+        self.reason = reason
+
+
+@dataclass(frozen=True)
 class PostedParent:
     """A parent found in a channel's history: its ts, and whether its thread has any reply."""
 
@@ -63,10 +81,21 @@ class Publisher(Protocol):
     """Where the watcher's posts go (Slack, through `handlers.slack.watch_publisher`)."""
 
     async def post_group(
-        self, channel: str, failures: Sequence[Failure], cause: Finding | None, now: datetime
+        self,
+        channel: str,
+        failures: Sequence[Failure],
+        cause: Finding | None,
+        now: datetime,
+        *,
+        undelivered: Sequence[Undelivered] = (),
     ) -> str:
         """One parent for the group and its thread; returns the parent's ts. Raises only when the
-        parent could not be posted."""
+        parent could not be posted: `ChannelRefused` when the channel itself refuses it. `undelivered`:
+        the group is posted here instead of those channels; the parent says why."""
+        ...
+
+    async def post_note(self, channel: str, thread_ts: str, undelivered: Sequence[Undelivered]) -> None:
+        """A reply in a failure's thread: the failure was meant for those channels too, which refused it."""
         ...
 
     async def post_thread(
@@ -80,9 +109,10 @@ class Publisher(Protocol):
     ) -> None: ...
 
     async def find_posted(
-        self, channel: str, run_ids: Iterable[str], oldest: datetime
+        self, channel: str, run_ids: Iterable[str], oldest: datetime, *, meant_for: str | None = None
     ) -> dict[str, PostedParent]:
-        """Run id (lower case) → the parent in `channel` (since `oldest`) whose metadata names it."""
+        """Run id (lower case) → the parent in `channel` (since `oldest`) whose metadata names it: the
+        channel's own parent, or with `meant_for` a fallback parent posted there for that channel."""
         ...
 
 

@@ -1,16 +1,19 @@
-"""Which Slack channel an automatic post goes to, for a scan of (account, collection, source).
+"""Which Slack channels an automatic post goes to, for a scan of (account, collection, source).
 
-Routes come from `PURVIEW_BOT_ROUTES` (JSON, or the path of a JSON file) and from the store's watches;
-the most specific matching route wins (source > collection > account), the configured routes before the
-watches on a tie, and `PURVIEW_BOT_ALERT_CHANNEL` catches the rest. A route names what it requires:
-`{"channel": "C2", "source": "hr-sql"}` matches hr-sql in any account.
+The configured routes decide the *routed* channel, the on-call one: `PURVIEW_BOT_ROUTES` (JSON, or the
+path of a JSON file), the most specific matching route winning (source > collection > account, the first
+on a tie), else `PURVIEW_BOT_ALERT_CHANNEL`. The store's watches (`/purview-check watch`) only ever add
+channels: a failure goes to the routed channel and to every channel whose watch matches it, one parent
+per channel. A watch never takes a failure away from the routed channel, and a direct message never
+holds one. A route names what it requires: `{"channel": "C2", "source": "hr-sql"}` matches hr-sql in any
+account.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from checks.accounts import AccountRef
@@ -35,7 +38,7 @@ class Route:
         """source > collection > account > nothing: a bit each, so a source route beats any other."""
         return 4 * bool(self.source) + 2 * bool(self.collection) + bool(self.account)
 
-    def matches(self, account: str, collection: str | None, source: str) -> bool:
+    def matches(self, account: str, collection: str | None, source: str | None) -> bool:
         return (
             _same(self.account, AccountRef(account).name)
             and _same(self.collection, collection)
@@ -45,11 +48,12 @@ class Route:
 
 @dataclass(frozen=True)
 class Place:
-    """Where a scan lives: what a route can match on."""
+    """Where a scan lives: what a route can match on. (A watch's scope is a place too: an account, or a
+    collection or a source of it, the rest None.)"""
 
     account: str
     collection: str | None
-    source: str
+    source: str | None
 
 
 def _same(wanted: str | None, actual: str | None) -> bool:
@@ -94,12 +98,21 @@ def _route(item: object, index: int) -> Route:
     return Route(channel=channel, **fields)
 
 
+def is_direct_message(channel: str) -> bool:
+    """A direct message's id (`D…`): it cannot hold a watch (one person's inbox is not on-call)."""
+    return channel.upper().startswith("D")
+
+
 def watch_routes(watches: Iterable[Watch]) -> list[Route]:
-    return [Route(w.channel, w.account, w.collection, w.source) for w in watches]
+    return [
+        Route(w.channel, w.account, w.collection, w.source)
+        for w in watches
+        if not is_direct_message(w.channel)
+    ]
 
 
 class Router:
-    """The channel for a place; the store's watches are passed per call (read once per sweep)."""
+    """The channels of a place; the store's watches are passed per call (read once per sweep)."""
 
     def __init__(self, routes: Sequence[Route], default_channel: str | None) -> None:
         self._routes = list(routes)
@@ -110,12 +123,50 @@ class Router:
         """Whether any channel is configured at all (the store's watches aside)."""
         return bool(self._routes or self._default)
 
-    def channel(self, place: Place, watches: Sequence[Watch] = ()) -> str | None:
-        """The most specific matching route's channel (first on a tie), else the default, else None."""
+    @property
+    def default_channel(self) -> str | None:
+        """`PURVIEW_BOT_ALERT_CHANNEL`."""
+        return self._default
+
+    def routed(self, place: Place) -> str | None:
+        """The on-call channel of a place: the most specific matching configured route's channel (the
+        first on a tie), else the default alert channel, else None. Watches play no part."""
         best: Route | None = None
-        for route in [*self._routes, *watch_routes(watches)]:
+        for route in self._routes:
             if route.matches(place.account, place.collection, place.source) and (
                 best is None or route.specificity > best.specificity
             ):
                 best = route
         return best.channel if best is not None else self._default
+
+    def channels(self, place: Place, watches: Sequence[Watch] = ()) -> list[str]:
+        """Every channel a failure of `place` goes to: the routed one first, then each channel whose
+        watch matches (in the store's order), each once. Empty when nothing is routed or watching."""
+        found: list[str] = []
+        routed = self.routed(place)
+        if routed is not None:
+            found.append(routed)
+        for route in watch_routes(watches):
+            if route.channel not in found and route.matches(place.account, place.collection, place.source):
+                found.append(route.channel)
+        return found
+
+    def fallback(self, place: Place) -> str | None:
+        """Where a post that a channel refuses (archived, not found, bot removed) goes instead: the
+        default alert channel, else the place's routed channel."""
+        return self._default or self.routed(place)
+
+    def on_call(self, place: Place) -> set[str]:
+        """The channels that may remove any channel's watch of `place`: its routed channel and the
+        default alert channel."""
+        return {c for c in (self.routed(place), self._default) if c}
+
+
+@dataclass(frozen=True)
+class WatchPolicy:
+    """Who may remove a watch of another channel (`/purview-check unwatch … --channel C…`): from the
+    on-call channel of the watch's scope (its routed channel, or the alert channel), or a member of the
+    admin user group (`PURVIEW_BOT_ADMIN_USERGROUP`). Any channel may remove its own watches."""
+
+    router: Router = field(default_factory=lambda: Router([], None))
+    admin_usergroup: str | None = None

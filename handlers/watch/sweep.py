@@ -24,7 +24,7 @@ from handlers.watch.model import (
     run_by_id,
     run_status,
 )
-from handlers.watch.pipeline import Candidate, Posted, Side, Sides
+from handlers.watch.pipeline import Candidate, Posted, Side, Sides, where_of
 from handlers.watch.reads import ScanState, read_account
 from handlers.watch.routing import Place
 
@@ -78,8 +78,8 @@ class Sweeper(Side):
             cursors = await self._store.cursors(name)
             watches = await self._store.watches()
             threads: Posted = {}
-            candidates, unfinished = await self._resume(name, reclaimed, read.scans, watches, threads)
-            threads.update(await self._finish_threads(name, unfinished, now))
+            candidates, unfinished = await self._resume(name, reclaimed, read.scans, watches)
+            await self._finish_threads(name, unfinished, now)
             new_failures = 0
             for state in read.scans:
                 found = await self._claim_new(
@@ -118,64 +118,81 @@ class Sweeper(Side):
         records: list[RunRecord],
         scans: list[ScanState],
         watches: list[Watch],
-        threads: Posted,
     ) -> tuple[list[Candidate], list[_Unfinished]]:
-        """Reclaimed runs: marked posted when the channel already has their parent and its thread has
-        replies; when the parent is there with an empty thread (the process stopped between the two), its
-        report is still to be posted in that thread (the `_Unfinished`); else posted again (the candidates).
-        """
+        """Reclaimed runs, per scan, channel by channel (the scan's routed channel and its watchers): a
+        channel whose post is recorded is done; else its history is searched for the parent. Found with
+        replies: recorded, done. Found with an empty thread (the process stopped between the two): its
+        report is still to be posted in that thread (the `_Unfinished`). Not found: posted again (the
+        candidate's `pending` channels)."""
         states = {(s.source.lower(), s.scan.lower()): s for s in scans}
-        pending: dict[ScanKey, Candidate] = {}
-        unfinished: dict[ThreadRef, _Unfinished] = {}
+        by_key: dict[ScanKey, Candidate] = {}
         for record in records:
             ref = record.ref
-            state = states.get((ref.source.lower(), ref.scan.lower()))
-            collection = state.collection if state else None
-            channel = self._router.channel(Place(name, collection, ref.source), watches)
-            if channel is None:
-                continue
+            key = ScanKey(ref.source, ref.scan)
             since = record.claimed_at - HISTORY_MARGIN
-            found = (await self._publisher.find_posted(channel, [ref.run_id], since)).get(ref.run_id.lower())
-            if found is not None and found.has_replies:
-                await self._store.mark_posted([ref], channel=channel, message_ts=found.ts, fingerprint=None)
-                threads[ScanKey(ref.source, ref.scan)] = ThreadRef(channel, found.ts)
-                log.info("sweep of %s: run %s was posted before a restart (%s)", name, ref.run_id, found.ts)
+            if key in by_key:
+                candidate = by_key[key]
+                candidate.add([ref])
+                candidate.since = min(since, candidate.since or since)
                 continue
+            state = states.get((ref.source.lower(), ref.scan.lower()))
             run = run_by_id(state.runs if state else [], ref.run_id) or {
                 "id": ref.run_id,
                 "status": record.status,
                 "endTime": record.end_time.isoformat() if record.end_time else None,
             }
-            key = ScanKey(ref.source, ref.scan)
-            if found is None:
-                group = pending
-            else:
-                parent = ThreadRef(channel, found.ts)
-                group = unfinished.setdefault(parent, _Unfinished(parent)).members
-            if key in group:
-                group[key].add([ref])
-                continue
+            collection = state.collection if state else None
             failure = Failure(name, ref.source, collection, ref.scan, run, (ref.run_id,))
-            group[key] = Candidate([ref], failure, channel)
-        return list(pending.values()), list(unfinished.values())
+            by_key[key] = Candidate([ref], failure, [], [], since=since)
+        resumed: list[Candidate] = []
+        unfinished: dict[ThreadRef, _Unfinished] = {}
+        for key, candidate in by_key.items():
+            failure = candidate.failure
+            targets = self._router.channels(Place(name, failure.collection, failure.source), watches)
+            if not targets:
+                log.info("sweep of %s: no channel routed for %s/%s; not posted", name, *key)
+                continue
+            candidate.targets = targets
+            candidate.settled = {
+                p.channel: where_of(p)
+                for p in await self._store.run_posts(candidate.refs)
+                if p.channel in targets
+            }
+            run_ids = [r.run_id for r in candidate.refs]
+            for channel in targets:
+                if channel in candidate.settled:
+                    continue
+                since = candidate.since or utc_now() - self._config.stale_after
+                found = await self._publisher.find_posted(channel, run_ids, since)
+                parent = next((found[r.lower()] for r in run_ids if r.lower() in found), None)
+                if parent is None:
+                    candidate.pending.append(channel)
+                elif parent.has_replies:
+                    await self._pipeline.settle([candidate], channel, ThreadRef(channel, parent.ts))
+                    log.info(
+                        "sweep of %s: run(s) %s were posted in %s before a restart (%s)",
+                        name,
+                        ", ".join(run_ids),
+                        channel,
+                        parent.ts,
+                    )
+                else:
+                    thread = ThreadRef(channel, parent.ts)
+                    unfinished.setdefault(thread, _Unfinished(thread)).members[key] = candidate
+            resumed.append(candidate)
+        return resumed, list(unfinished.values())
 
-    async def _finish_threads(self, name: str, unfinished: list[_Unfinished], now: datetime) -> Posted:
+    async def _finish_threads(self, name: str, unfinished: list[_Unfinished], now: datetime) -> None:
         """Diagnose the runs of each parent found with an empty thread, post the report in that thread,
-        then record the runs posted there. Returns the parent per scan finished.
+        then record the runs posted there.
 
         A thread whose first reply cannot be posted stays claimed: a later sweep takes it over once stale
         and finds the parent again.
         """
-        posted: Posted = {}
-        members = [(parent, candidate) for parent in unfinished for candidate in parent.members.values()]
-        if not members:
-            return posted
-        diagnosed = await asyncio.gather(*(self._pipeline.diagnosed(c) for _, c in members))
-        by_parent: dict[ThreadRef, list[tuple[Candidate, Failure]]] = {}
-        for (parent, candidate), failure in zip(members, diagnosed, strict=True):
-            by_parent.setdefault(parent.thread, []).append((candidate, failure))
-        for thread, group in by_parent.items():
-            failures = [f for _, f in group]
+        for parent in unfinished:
+            thread = parent.thread
+            candidates = list(parent.members.values())
+            failures = list(await asyncio.gather(*(self._pipeline.diagnosed(c) for c in candidates)))
             causes = {c.fingerprint: c for c in (self._pipeline.cause(f) for f in failures)}
             cause = next(iter(causes.values())) if len(causes) == 1 else None
             try:
@@ -189,21 +206,17 @@ class Sweeper(Side):
                     thread.channel,
                 )
                 continue
-            refs = [ref for candidate, _ in group for ref in candidate.refs]
-            fingerprint = cause.fingerprint if cause else None
-            await self._store.mark_posted(
-                refs, channel=thread.channel, message_ts=thread.ts, fingerprint=fingerprint
-            )
-            for candidate, _ in group:
-                posted[candidate.key] = thread
+            for candidate in candidates:
+                candidate.fingerprint = cause.fingerprint if cause else candidate.fingerprint
+            await self._pipeline.settle(candidates, thread.channel, thread)
             log.info(
                 "sweep of %s: run(s) %s were posted before a restart without their report; "
-                "the report is now in the thread of %s",
+                "the report is now in the thread of %s in %s",
                 name,
-                ", ".join(r.run_id for r in refs),
+                ", ".join(r.run_id for c in candidates for r in c.refs),
                 thread.ts,
+                thread.channel,
             )
-        return posted
 
     async def _claim_new(
         self, name: str, state: ScanState, cursor: ScanCursor | None, watches: list[Watch], now: datetime
@@ -211,11 +224,11 @@ class Sweeper(Side):
         failed = [r for r in runs_since(state.runs, cursor) if self._pipeline.is_news(r, now)]
         if not failed:
             return None
-        channel = self._router.channel(Place(name, state.collection, state.source), watches)
-        if channel is None:
+        channels = self._router.channels(Place(name, state.collection, state.source), watches)
+        if not channels:
             log.info("sweep of %s: no channel routed for %s/%s; not posted", name, state.source, state.scan)
             return None
-        return await self._pipeline.claim(name, state.source, state.collection, state.scan, failed, channel)
+        return await self._pipeline.claim(name, state.source, state.collection, state.scan, failed, channels)
 
     async def _advance(
         self,
@@ -244,6 +257,8 @@ class Sweeper(Side):
                 except Exception:
                     log.exception("watcher: the recovery reply for %s/%s failed", state.source, state.scan)
                 else:
+                    primary = ThreadRef(cursor.thread_channel, cursor.thread_ts)
+                    await self._recovered_elsewhere(name, state, primary, newest, now)
                     cursor = replace(cursor, thread_channel=None, thread_ts=None)
                     self._metrics.watch_post("recovery")
                     recovered = 1
@@ -252,3 +267,33 @@ class Sweeper(Side):
         if cursor != (old or blank):
             await self._store.save_cursor(cursor)
         return recovered
+
+    async def _recovered_elsewhere(
+        self, name: str, state: ScanState, primary: ThreadRef, newest: Json, now: datetime
+    ) -> None:
+        """ "recovered" in the failure's other threads too: each watching channel's (or its fallback's)."""
+        try:
+            posts = await self._store.thread_posts(name, primary.channel, primary.ts)
+        except Exception:
+            log.exception("watcher: the other threads of %s/%s could not be read", state.source, state.scan)
+            return
+        threads = {
+            where
+            for p in posts
+            if p.ref.source.lower() == state.source.lower()
+            and p.ref.scan.lower() == state.scan.lower()
+            and (where := where_of(p)) is not None
+            and where != primary
+        }
+        for thread in sorted(threads):
+            try:
+                await self._publisher.recovered(
+                    thread.channel, thread.ts, state.source, state.scan, newest, now
+                )
+            except Exception:
+                log.exception(
+                    "watcher: the recovery reply for %s/%s in %s failed",
+                    state.source,
+                    state.scan,
+                    thread.channel,
+                )

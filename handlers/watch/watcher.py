@@ -42,7 +42,9 @@ class Watcher:
         self.config = config
         counted: WatchMetrics = metrics or NoMetrics()
         runner = DiagnosisRunner(service, counted, deadline_seconds=config.deadline_seconds)
-        pipeline = Pipeline(config=config, store=store, runner=runner, publisher=publisher, metrics=counted)
+        pipeline = Pipeline(
+            config=config, store=store, runner=runner, publisher=publisher, metrics=counted, router=router
+        )
         sides = Sides(config, store, purview, pipeline, router, AccountLocks(), clock)
         self._sweeper = Sweeper(sides, publisher=publisher, metrics=counted)
         self._intake = Intake(sides)

@@ -2,7 +2,9 @@
 
 Point `SLACK_API_URL` at `slack.url` (slack-sdk joins it with the method name by `urljoin`, so it ends
 in `/api/`). Every call is recorded with its parsed arguments, headers and the answer given, and failures
-can be scripted per method (Slack-style `ok: false` errors, 429 with `Retry-After`, 5xx).
+can be scripted per method (Slack-style `ok: false` errors, 429 with `Retry-After`, 5xx, bodies that are
+not JSON, a connection dropped without an answer), for every call or only those matching a predicate,
+and after the call took effect (`stored=True`: the message is kept, the answer still fails).
 
 Messages are held as Slack holds them: a message's `ts` is the time it was posted (µs, unique), and
 `conversations.history` / `conversations.replies` answer from what was posted (or seeded), with Slack's
@@ -87,8 +89,13 @@ class Call:
 class _Failure:
     error: str | None
     status: int
-    retry_after: float | None
+    retry_after: float | str | None
     remaining: int | None
+    stored: bool = False
+    body: str | None = None
+    content_type: str | None = None
+    drop: bool = False
+    when: Callable[[Json], bool] | None = None
 
 
 @dataclass
@@ -216,17 +223,37 @@ class FakeSlack:
         error: str | None = None,
         *,
         status: int = 200,
-        retry_after: float | None = None,
+        retry_after: float | str | None = None,
         times: int | None = None,
+        stored: bool = False,
+        body: str | None = None,
+        content_type: str = "text/html",
+        drop: bool = False,
+        when: Callable[[Json], bool] | None = None,
     ) -> None:
         """Make the next `times` calls of `method` fail (every call when `times` is None).
 
         `error` alone answers 200 `{"ok": false, "error": …}` as Slack does; `status=429` adds
-        `Retry-After`; other statuses answer that HTTP status.
+        `Retry-After` (`retry_after`, sent as given: `40`, `1.5`, `soon`); other statuses answer that
+        HTTP status. `body` answers that text as `content_type` instead of Slack's JSON (a proxy's HTML
+        page, or `application/json` that is not JSON). `drop` closes the connection without an answer.
+        `stored`: the call takes effect first (a posted message is kept), then the failure is answered.
+        `when`: only calls whose arguments match fail (and count towards `times`).
         """
-        if error is None and status == 200:
-            raise ValueError("give an error code or a non-200 status")
-        self._failures.setdefault(method, []).append(_Failure(error, status, retry_after, times))
+        if error is None and status == 200 and body is None and not drop:
+            raise ValueError("give an error code, a non-200 status, a body or drop")
+        failure = _Failure(
+            error,
+            status,
+            retry_after,
+            times,
+            stored,
+            body,
+            content_type if body is not None else None,
+            drop,
+            when,
+        )
+        self._failures.setdefault(method, []).append(failure)
 
     def clear_failures(self) -> None:
         self._failures.clear()
@@ -247,6 +274,21 @@ class FakeSlack:
         return msg
 
     # --- assertions --------------------------------------------------------------------------------
+
+    def posted(self, channel: str, thread_ts: str | None = None) -> list[Message]:
+        """The messages the bot has in `channel`: top-level ones, or the replies of `thread_ts`, by ts."""
+        return sorted(
+            (
+                m
+                for m in self.messages.values()
+                if m.channel == channel
+                and m.bot_id == BOT_ID
+                and (
+                    m.is_top_level if thread_ts is None else (m.thread_ts == thread_ts and m.ts != thread_ts)
+                )
+            ),
+            key=lambda m: float(m.ts),
+        )
 
     def calls_to(self, method: str, *, ok: bool | None = None) -> list[Call]:
         """Recorded calls of one method, in order; `ok=True` keeps only the ones answered successfully."""
@@ -316,7 +358,15 @@ class FakeSlack:
         method = request.match_info["method"]
         body, args = await _parse(request)
         call = Call(method, args, body, dict(request.headers), at)
-        failure = self._take_failure(method)
+        failure = self._take_failure(method, args)
+        if failure is not None and failure.stored and (handler := _METHODS.get(method)):
+            handler(self, args)  # the call took effect; its answer is lost below
+        if failure is not None and failure.drop:
+            call.status, call.response = 0, None
+            await self._record(call)
+            assert request.transport is not None
+            request.transport.close()  # no answer at all: the client sees the connection drop
+            return web.Response()
         if failure is not None:
             response = self._failure_response(failure)
         elif not call.authorization.startswith("Bearer ") and "token" not in args:
@@ -335,16 +385,18 @@ class FakeSlack:
         body, args = await _parse(request)
         call = Call("response_url", args, body, dict(request.headers), at)
         call.response_id = request.match_info["id"]
-        failure = self._take_failure("response_url")
+        failure = self._take_failure("response_url", args)
         response = self._failure_response(failure) if failure else web.Response(text="ok")
         call.status = response.status
         call.response = _response_json(response)
         await self._record(call)
         return response
 
-    def _take_failure(self, method: str) -> _Failure | None:
+    def _take_failure(self, method: str, args: Json) -> _Failure | None:
         for failure in self._failures.get(method, []):
             if failure.remaining == 0:
+                continue
+            if failure.when is not None and not failure.when(args):
                 continue
             if failure.remaining is not None:
                 failure.remaining -= 1
@@ -353,8 +405,13 @@ class FakeSlack:
 
     @staticmethod
     def _failure_response(failure: _Failure) -> web.Response:
+        if failure.body is not None:
+            return web.Response(status=failure.status, text=failure.body, content_type=failure.content_type)
         if failure.status == 429:
-            headers = {"Retry-After": str(int(failure.retry_after or 1))}
+            retry_after = failure.retry_after or 1
+            headers = {
+                "Retry-After": str(int(retry_after) if isinstance(retry_after, int | float) else retry_after)
+            }
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers=headers)
         if failure.status != 200:
             return web.json_response({"ok": False, "error": "fatal_error"}, status=failure.status)

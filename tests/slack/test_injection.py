@@ -1,5 +1,6 @@
 """Names and error texts from Azure, and what users type, are shown literally: nobody is pinged, no link
-is forged. The world is the sample tenant with hostile names; every string the bot sends is checked."""
+is forged, no text turns bold, italic, struck, code or reversed (issue 9, item 13). The world is the
+sample tenant with hostile names; every string the bot sends is checked."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import yaml
 
 from sandbox import World, load_world
+from tests.render.test_escape import formatting_leaks
 from tests.slack import signing
 from tests.slack.conftest import CHANNEL, BotFactory, BotHarness
 from tests.slack.fake_slack import NOT_RENDERED, FakeSlack, iter_strings
@@ -21,34 +23,41 @@ EVIL_SOURCE = "evil<!channel>&<@U1>"
 EVIL_SCAN = "weekly<!here>&"
 FORBIDDEN = ("<!channel>", "<!here>", "<@U1>", "<https://evil")
 BARE_AMPERSAND = re.compile(r"&(?!amp;|lt;|gt;)")
+# mrkdwn formatting and bidirectional controls; names cannot hold a newline, error texts can (a quote)
+FORMAT = "*bold*_it_~gone~`tick`\u202eevil\u202c"
+FORMAT_ERROR = f"x {FORMAT} \u2066iso\u2069 \u200fmark\n> quote"
+FORMAT_SOURCE = f"fmt{FORMAT}"
+FORMAT_SCAN = f"weekly{FORMAT}"
 
 
-def hostile_world() -> World:
+def hostile_world(
+    evil: str = EVIL, source: str = EVIL_SOURCE, scan_name: str = EVIL_SCAN, name_tail: str = "<!channel>&"
+) -> World:
     text = (resources.files("sandbox") / "worlds" / "sample.yaml").read_text(encoding="utf-8")
     raw: dict[str, Any] = yaml.safe_load(text)
     account = raw["purview"]["contoso-pv"]
     sources = account["dataSources"]
     sales = next(s for s in sources if s["name"] == "sales-adls")
-    sales["properties"]["collection"]["referenceName"] = "sales<!channel>&"
+    sales["properties"]["collection"]["referenceName"] = f"sales{name_tail}"
     # a second source whose very name is hostile (seen by `list` and did-you-mean)
-    evil = copy.deepcopy(sales)
-    evil["name"], evil["id"] = EVIL_SOURCE, f"datasources/{EVIL_SOURCE}"
-    sources.append(evil)
+    hostile = copy.deepcopy(sales)
+    hostile["name"], hostile["id"] = source, f"datasources/{source}"
+    sources.append(hostile)
     # the scan's name, and the error texts of its runs
     scan = account["scans"]["sales-adls"][0]
-    scan["name"], scan["id"] = EVIL_SCAN, f"datasources/sales-adls/scans/{EVIL_SCAN}"
+    scan["name"], scan["id"] = scan_name, f"datasources/sales-adls/scans/{scan_name}"
     runs = account["runs"].pop("sales-adls/weekly")
     for run in runs:
         if run.get("errorMessage"):  # at the start: long error texts are cut short when shown
-            run["errorMessage"] = f"{EVIL} {run['errorMessage']}"
+            run["errorMessage"] = f"{evil} {run['errorMessage']}"
         if isinstance(run.get("error"), dict):
-            run["error"]["message"] = f"{EVIL} {run['error']['message']}"
-    account["runs"][f"sales-adls/{EVIL_SCAN}"] = runs
+            run["error"]["message"] = f"{evil} {run['error']['message']}"
+    account["runs"][f"sales-adls/{scan_name}"] = runs
     # the storage account's name as ARM shows it, and a tag
     for resource in raw["resources"]:
         if resource["id"].endswith("/storageAccounts/stsalesadls"):
-            resource["name"] = "stsalesadls<https://evil|click>"
-            resource.setdefault("tags", {})["owner"] = EVIL
+            resource["name"] = "stsalesadls<https://evil|click>" if evil == EVIL else f"stsalesadls{FORMAT}"
+            resource.setdefault("tags", {})["owner"] = evil
     return load_world(raw)
 
 
@@ -104,3 +113,38 @@ async def exercise(bot: BotHarness, slack: FakeSlack) -> None:
     ts2 = f"{int(time.time())}.000800"  # as typed (Slack would send it entity-escaped): a did-you-mean
     await bot.send(signing.app_mention(f"check {EVIL_SOURCE}", CHANNEL, ts2))
     await slack.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == ts2)
+
+
+async def test_hostile_formatting_and_direction_characters_render_literally(
+    start_bot: BotFactory, slack: FakeSlack
+) -> None:
+    world = hostile_world(FORMAT_ERROR, FORMAT_SOURCE, FORMAT_SCAN, FORMAT)
+    async with start_bot(world=world) as bot:
+        started = time.monotonic()
+        await bot.command("sales-adls")
+        report = await bot.report(CHANNEL, after=started)
+        await bot.ephemeral(await bot.command("list"), "fmt")
+        await bot.ephemeral(await bot.command("runs sales-adls"), "Succeeded")
+        await bot.ephemeral(await bot.command("fmt*bold*"), "Did you mean")
+        await bot.command("sales-adls --scan *bold*_it_")  # an unknown scan, named by the user
+        clicked = time.monotonic()
+        await bot.click(report.rerun_value, CHANNEL, report.last.response["ts"], report.thread_ts)
+        await bot.report(CHANNEL, report.thread_ts, after=clicked)
+        ts = f"{int(time.time())}.000900"
+        await bot.send(signing.app_mention("hello *bold* _it_ ~gone~ \u202eevil", CHANNEL, ts))
+        await slack.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == ts)
+        await slack.settle()
+
+    sent = [(c.method, s) for c in slack.calls for s in iter_strings(c.args, skip=NOT_RENDERED)]
+    sent += [
+        ("ack", s) for a in bot.acks if a.json is not None for s in iter_strings(a.json, skip=NOT_RENDERED)
+    ]
+    sent += [("ack", a.text) for a in bot.acks if a.json is None]
+    problems = [(method, leak, s[:200]) for method, s in sent for leak in formatting_leaks(s)]
+    assert not problems, "\n".join(map(str, problems))
+
+    everything = "\n".join(s for _, s in sent)
+    # the hostile text did reach Slack, neutralised: the test exercised what it claims to
+    assert "\u2217bold\u2217\u02cdit\u02cd\u223cgone\u223c\u02cbtick\u02cb[U+202E]evil[U+202C]" in everything
+    assert "`fmt*bold*_it_~gone~\u02cbtick\u02cb[U+202E]evil[U+202C]`" in everything  # in code, as typed
+    assert "\u203a quote" in everything

@@ -1,5 +1,7 @@
 """`/purview-check watch | unwatch | watches`: channel watches kept in the store, which the watcher's
-router reads as routes (the most specific wins)."""
+router reads beside the configured routes: the routes decide the on-call channel, a watch adds a channel
+(issue 9, item 2). Every watch is listed for everyone (`watches --all`); another channel's watch is removed
+from the on-call channel of its scope or by an admin; a direct message holds none."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from bot.store import Store, Watch, open_store
 from handlers.watch.routing import Place, Route, Router, parse_routes
 from tests.slack.conftest import CHANNEL, BotFactory, BotHarness, plain
 from tests.slack.fake_slack import FakeSlack
+from tests.slack.signing import USER_ID, slash_command
 
 ACCOUNT = "contoso-pv"
 ARM_ID = (
@@ -29,11 +32,16 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await opened.close()
 
 
+def words(text: str) -> str:
+    """`plain`, and the look-alike that escaped backticks become."""
+    return plain(text).replace("\u02cb", "")
+
+
 async def answer(bot: BotHarness, text: str, expect: str, *, channel: str = CHANNEL) -> str:
     """`/purview-check TEXT` in `channel`; the ephemeral answer, once it mentions `expect`."""
     ack = await bot.command(text, channel_id=channel)
     assert ack.status == 200
-    return plain(await bot.ephemeral(ack, expect))
+    return words(await bot.ephemeral(ack, expect))
 
 
 async def test_watch_watches_unwatch_round_trip_with_the_store(
@@ -94,8 +102,12 @@ async def test_a_second_channel_watching_the_same_scope_is_told(bot: BotHarness,
         ("watch contoso-pv extra", "too many words after watch: extra"),
         ("watch --scan weekly", "unknown option --scan"),
         ("unwatch a b c", "too many words after unwatch"),
-        ("watches contoso-pv", "watches takes nothing after it"),
-        ("watches --all", "watches takes no option --all"),
+        ("watches contoso-pv", "watches takes only --all"),
+        ("watches --all contoso-pv", "watches takes only --all"),
+        ("watches --mine", "watches takes no option --mine"),
+        ("unwatch --channel #oncall", "--channel needs a channel's id, not #oncall"),
+        ("unwatch --channel", "--channel needs a channel's id"),
+        ("watch --channel C0123ABCD", "unknown option --channel"),
     ],
 )
 async def test_bad_input_is_usage_and_what_was_wrong(
@@ -109,9 +121,9 @@ async def test_bad_input_is_usage_and_what_was_wrong(
 
 async def test_unknown_account_lists_the_configured_ones(bot: BotHarness, store: Store) -> None:
     said = await answer(bot, "watch nope-pv --collection sales", "no purview account")
-    assert "No Purview account nope-pv here. The accounts are: contoso-pv." in said
+    assert "No Purview account nope-pv here. The accounts are: contoso-pv" in said
     said = await answer(bot, "unwatch nope-pv", "does not watch")
-    assert "The accounts here are: contoso-pv." in said
+    assert "The accounts here are: contoso-pv" in said
     assert await store.watches() == []
 
 
@@ -146,36 +158,134 @@ async def test_watch_commands_respect_the_channel_allow_list(
 
 async def test_help_names_the_watch_commands(bot: BotHarness) -> None:
     usage = await answer(bot, "help", "usage")
-    for line in ("watch [ACCOUNT]", "unwatch [ACCOUNT]", "/purview-check watches"):
+    for line in (
+        "watch [ACCOUNT]",
+        "unwatch [ACCOUNT]",
+        "/purview-check watches [--all]",
+        "--channel CHANNEL",
+    ):
         assert line in usage
 
 
-# --- routing: the watches are routes, the most specific wins (handlers/routing.py) -------------------
+# --- routing: the routes decide on-call, the watches add channels (handlers/watch/routing.py) ---------
 
 
-async def test_the_router_sends_a_scan_to_the_channel_that_watches_it(bot: BotHarness, store: Store) -> None:
+async def test_the_router_adds_the_watching_channels_to_the_routed_one(bot: BotHarness, store: Store) -> None:
     await answer(bot, "watch --collection sales", "now gets", channel="C_SALES")
     await answer(bot, "watch --source hr-sql", "now gets", channel="C_HR")
     watches = await store.watches()
     routes = parse_routes(json.dumps([{"channel": "C_ACCOUNT", "account": ACCOUNT}]))
     router = Router(routes, "C_DEFAULT")
 
-    assert router.channel(Place(ACCOUNT, "sales", "sales-adls"), watches) == "C_SALES"
+    assert router.channels(Place(ACCOUNT, "sales", "sales-adls"), watches) == ["C_ACCOUNT", "C_SALES"]
     # PURVIEW_ACCOUNTS may hold ARM ids: watches name the account
-    assert router.channel(Place(ARM_ID, "people", "hr-sql"), watches) == "C_HR"
-    assert router.channel(Place(ACCOUNT, "finance", "finance-sql"), watches) == "C_ACCOUNT"
-    assert router.channel(Place("other-pv", "sales", "x"), watches) == "C_DEFAULT"
-    # without the watches, the configured route takes them all
-    assert router.channel(Place(ACCOUNT, "sales", "sales-adls")) == "C_ACCOUNT"
+    assert router.channels(Place(ARM_ID, "people", "hr-sql"), watches) == ["C_ACCOUNT", "C_HR"]
+    assert router.channels(Place(ACCOUNT, "finance", "finance-sql"), watches) == ["C_ACCOUNT"]
+    assert router.channels(Place("other-pv", "sales", "x"), watches) == ["C_DEFAULT"]
 
 
-def test_a_watch_of_the_same_specificity_loses_to_a_configured_route() -> None:
+def test_a_more_specific_watch_never_takes_the_failure_from_the_route() -> None:
+    """Issue 9, item 2: a watch of a source used to beat a collection route (on-call heard nothing)."""
     router = Router([Route("C_ROUTE", collection="sales")], None)
-    watches = [Watch("C_WATCH", ACCOUNT, "sales", None)]
-    # the watch is more specific (account and collection) than the route (collection only)
-    assert router.channel(Place(ACCOUNT, "sales", "sales-adls"), watches) == "C_WATCH"
-    router = Router([Route("C_ROUTE", account=ACCOUNT, collection="sales")], None)
-    assert router.channel(Place(ACCOUNT, "sales", "sales-adls"), watches) == "C_ROUTE"
-    # a source watch beats any collection route
-    watches.append(Watch("C_SOURCE", ACCOUNT, None, "sales-adls"))
-    assert router.channel(Place(ACCOUNT, "sales", "sales-adls"), watches) == "C_SOURCE"
+    watches = [Watch("C_WATCH", ACCOUNT, "sales", None), Watch("C_SOURCE", ACCOUNT, None, "sales-adls")]
+    assert router.channels(Place(ACCOUNT, "sales", "sales-adls"), watches) == [
+        "C_ROUTE",
+        "C_WATCH",
+        "C_SOURCE",
+    ]
+    assert router.routed(Place(ACCOUNT, "sales", "sales-adls")) == "C_ROUTE"
+
+
+# --- who may do what (issue 9, item 2) -----------------------------------------------------------------
+
+
+async def test_a_direct_message_cannot_hold_a_watch(bot: BotHarness, store: Store) -> None:
+    said = await answer(bot, "watch --source sales-adls", "direct message", channel="D0DIRECT")
+    assert "A direct message cannot hold a watch" in said
+    assert await store.watches() == []
+
+
+async def test_the_answer_says_the_on_call_channel_still_gets_the_posts(
+    start_bot: BotFactory, store: Store
+) -> None:
+    routes = json.dumps([{"channel": "C0ONCALL", "source": "sales-adls"}])
+    env = {"PURVIEW_BOT_ROUTES": routes, "PURVIEW_BOT_ALERT_CHANNEL": "C0ALERTS"}
+    async with start_bot(env=env) as bot:
+        said = await answer(bot, "watch --source sales-adls", "now gets", channel="C0RANDOM")
+        assert "the on-call channel <#C0ONCALL> still gets them too" in said
+
+
+async def test_another_channel_cannot_remove_a_watch(bot: BotHarness, store: Store) -> None:
+    await answer(bot, "watch --source sales-adls", "now gets", channel="C0RANDOM")
+    said = await answer(
+        bot, "unwatch --source sales-adls --channel C0RANDOM", "can remove", channel="C0OTHER"
+    )
+    assert "Only <#C0RANDOM> itself, the on-call channel of data source sales-adls in contoso-pv" in said
+    assert await store.watches() == [Watch("C0RANDOM", ACCOUNT, None, "sales-adls")]
+    said = await answer(
+        bot, "unwatch --source sales-adls --channel C0NOBODY", "does not watch", channel="C0OTHER"
+    )
+    assert "<#C0NOBODY> does not watch data source sales-adls in contoso-pv" in said
+
+
+async def test_every_channel_sees_every_watch_with_how_to_remove_it(bot: BotHarness, store: Store) -> None:
+    await answer(bot, "watch --source sales-adls", "now gets", channel="C0RANDOM")
+    await answer(bot, 'watch --collection "sales team"', "now gets", channel="C0SALES")
+    await store.add_watch(Watch("D0LEGACY", ACCOUNT))  # from before DMs were refused
+    listed = await answer(bot, "watches --all", "every channel's watches (", channel="C0ONCALL")
+    assert "<#C0RANDOM> C0RANDOM: data source sales-adls in contoso-pv" in listed
+    assert "/purview-check unwatch contoso-pv --source sales-adls --channel C0RANDOM" in listed
+    assert '/purview-check unwatch contoso-pv --collection "sales team" --channel C0SALES' in listed
+    assert (
+        "<#D0LEGACY> D0LEGACY (a direct message: never posted to): every data source in contoso-pv" in listed
+    )
+    # without --all: this channel's own, as before
+    assert "watches nothing" in await answer(bot, "watches", "watches nothing", channel="C0ONCALL")
+
+
+async def test_the_on_call_channel_removes_another_channels_watch(
+    start_bot: BotFactory, store: Store
+) -> None:
+    routes = json.dumps([{"channel": "C0ONCALL", "collection": "sales"}])
+    env = {"PURVIEW_BOT_ROUTES": routes, "PURVIEW_BOT_ALERT_CHANNEL": "C0ALERTS"}
+    async with start_bot(env=env) as bot:
+        for channel in ("C0RANDOM", "C0OTHER"):
+            await answer(bot, "watch --source sales-adls", "now gets", channel=channel)
+        await answer(bot, "watch", "now gets", channel="C0RANDOM")
+        # the routed channel of sales-adls (its collection's route) removes one
+        text = "unwatch --source sales-adls --channel C0RANDOM"
+        said = await answer(bot, text, "no longer", channel="C0ONCALL")
+        assert "<#C0RANDOM> no longer watches data source sales-adls in contoso-pv" in said
+        # the alert channel removes any
+        said = await answer(bot, "unwatch --channel <#C0RANDOM|random>", "no longer", channel="C0ALERTS")
+        assert "<#C0RANDOM> no longer watches every data source in contoso-pv" in said
+        # the sales route is not on-call for the whole account
+        said = await answer(
+            bot, "unwatch --source sales-adls --channel C0OTHER", "can remove", channel="C0HR"
+        )
+        assert "(<#C0ALERTS>, <#C0ONCALL>)" in said
+    assert await store.watches() == [Watch("C0OTHER", ACCOUNT, None, "sales-adls")]
+
+
+async def test_a_member_of_the_admin_group_removes_any_watch(
+    start_bot: BotFactory, slack: FakeSlack, store: Store
+) -> None:
+    slack.usergroups["S0ADMINS"] = [USER_ID]
+    async with start_bot(env={"PURVIEW_BOT_ADMIN_USERGROUP": "S0ADMINS"}) as bot:
+        await answer(bot, "watch --source sales-adls", "now gets", channel="C0RANDOM")
+        await answer(bot, "watch", "now gets", channel="C0RANDOM")
+        text = "unwatch --source sales-adls --channel C0RANDOM"
+        said = await answer_as(bot, "U0NOTADMIN", text, "can remove", channel="C0ELSE")
+        assert "or a member of the admin user group can remove that watch" in said
+        said = await answer(bot, text, "no longer", channel="C0ELSE")
+        assert "<#C0RANDOM> no longer watches data source sales-adls in contoso-pv" in said
+    assert await store.watches() == [Watch("C0RANDOM", ACCOUNT, None, None)]
+
+
+async def answer_as(bot: BotHarness, user: str, text: str, expect: str, *, channel: str) -> str:
+    """`answer`, typed by another user."""
+    url = bot.new_response_url("as")
+    ack = await bot.send(slash_command(text, channel_id=channel, user_id=user, response_url=url))
+    ack.response_url, ack.response_id = url, url.rsplit("/", 1)[-1]
+    assert ack.status == 200
+    return words(await bot.ephemeral(ack, expect))

@@ -48,6 +48,13 @@ async def test_twenty_replicas_claim_one_run_exactly_once(replicas: list[SqlStor
         assert record is not None and record.holder == f"replica-{winner}"
 
 
+async def test_twenty_replicas_take_one_slack_delivery_exactly_once(replicas: list[SqlStore]) -> None:
+    """Slack's retry of an event reaching every replica at once (or a replay): one of them works it."""
+    for round_ in range(3):
+        results = await asyncio.gather(*(s.claim_delivery(f"event:Ev{round_}") for s in replicas))
+        assert results.count(True) == 1, results
+
+
 async def test_twenty_claims_on_one_store(store: SqlStore) -> None:
     results = await asyncio.gather(
         *(store.claim_run(REF, status="Failed", end_time=None, holder=f"task-{i}") for i in range(20))

@@ -18,7 +18,8 @@ from bot.store.schema import metadata, schema_version
 from bot.store.sql import create_engine_for, normalize_url
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"runs", "scan_cursors", "reports", "watches", "leases", "schema_version"}
+TABLES = {table.name for table in metadata.sorted_tables}  # schema.py's; the first test checks it
+V1_TABLES = {"runs", "scan_cursors", "reports", "watches", "leases", "schema_version"}
 
 OPEN_AND_CLOSE = """
 import asyncio, sys
@@ -81,6 +82,27 @@ async def test_migrations_run_twice_apply_once(db_url: str) -> None:
         assert await _tables(engine) == TABLES
     finally:
         await engine.dispose()
+
+
+async def test_a_released_database_is_upgraded_keeping_its_state(db_url: str) -> None:
+    """A database of the first release (version 1, with a claimed run) gets the later steps on start."""
+    ref = RunRef("contoso-pv", "sales-adls", "weekly", "run-1")
+    engine = create_engine_for(db_url)
+    assert await migrate(engine, MIGRATIONS[:1]) == [1]
+    assert await _tables(engine) == V1_TABLES
+    released = SqlStore(engine)  # the first release's process, on its own schema
+    assert await released.claim_run(ref, status="Failed", end_time=None, holder="v1")
+    await released.close()
+
+    store = await SqlStore.open(db_url)  # the new release starting on it
+    try:
+        assert await _versions(store.engine) == [m.version for m in MIGRATIONS]
+        assert await _tables(store.engine) == TABLES
+        record = await store.run_record(ref)
+        assert record is not None and record.holder == "v1"
+        assert await store.claim_delivery("event:Ev1") is True
+    finally:
+        await store.close()
 
 
 async def test_concurrent_starts_in_processes_and_engines(db_url: str) -> None:

@@ -262,6 +262,28 @@ async def test_release_lease(store: SqlStore) -> None:
     await store.release_lease("sweep:never", holder="a")
 
 
+# Slack deliveries -----------------------------------------------------------------------------------
+
+
+async def test_claim_delivery_once(store: SqlStore) -> None:
+    assert await store.claim_delivery("event:Ev001") is True
+    assert await store.claim_delivery("event:Ev001") is False  # Slack's retry, or a replay
+    assert await store.claim_delivery("event:Ev002") is True
+    assert await store.claim_delivery("interaction:" + "a" * 40) is True
+
+
+async def test_prune_deliveries_forgets_only_the_old_ones(store: SqlStore) -> None:
+    assert await store.claim_delivery("event:old")
+    await asyncio.sleep(0.05)
+    cut = datetime.now(UTC)
+    await asyncio.sleep(0.05)
+    assert await store.claim_delivery("event:new")
+    assert await store.prune_deliveries(cut) == 1
+    assert await store.claim_delivery("event:old") is True  # forgotten: taken anew
+    assert await store.claim_delivery("event:new") is False  # still remembered
+    assert await store.prune_deliveries(cut) == 0
+
+
 # lifecycle --------------------------------------------------------------------------------------------
 
 
@@ -269,12 +291,14 @@ async def test_state_survives_reopening(db_url: str) -> None:
     first = await open_store(db_url)
     await first.claim_run(REF, status="Failed", end_time=None, holder="a")
     await first.save_report("contoso-pv", "sales-adls", {"status": "fail"})
+    assert await first.claim_delivery("event:before-the-restart") is True
     await first.close()
     await first.close()  # idempotent
 
     second = await open_store(db_url)
     try:
         assert await second.claim_run(REF, status="Failed", end_time=None, holder="b") is False
+        assert await second.claim_delivery("event:before-the-restart") is False  # a restart remembers
         assert await second.last_report("contoso-pv", "sales-adls") == {"status": "fail"}
     finally:
         await second.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from aiohttp import web
 
 from bot.azure import azure_clients
 from bot.metrics import Metrics
@@ -35,7 +37,7 @@ from handlers.watch.routing import Route, Router
 from handlers.watch.watcher import Watcher
 from sandbox import Sandbox, load_world
 from tests.slack.conftest import FAST_AZURE_RETRY
-from tests.slack.fake_slack import Call, FakeSlack, Json
+from tests.slack.fake_slack import Call, FakeSlack, Json, _parse, _response_json
 
 ACCOUNT = "contoso-pv"
 CHANNEL = "C0ALERTS"
@@ -85,6 +87,32 @@ def storm_world(count: int, ended: datetime) -> tuple[dict[str, Any], list[str]]
     return world, names
 
 
+class RefusingSlack(FakeSlack):
+    """The fake Slack, with channels that refuse the bot as Slack does: `refuse[channel] = "is_archived"`
+    makes chat.postMessage there answer `{"ok": false, "error": "is_archived"}`; `refuse_join` the same
+    for conversations.join (a private channel the bot was removed from: `not_in_channel`, then
+    `method_not_supported_for_channel_type`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse: dict[str, str] = {}
+        self.refuse_join: dict[str, str] = {}
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        refusals = {"chat.postMessage": self.refuse, "conversations.join": self.refuse_join}.get(method)
+        if refusals:
+            body, args = await _parse(request)
+            error = refusals.get(str(args.get("channel", "")))
+            if error is not None:
+                response = web.json_response({"ok": False, "error": error})
+                call = Call(method, args, body, dict(request.headers), time.monotonic())
+                call.response = _response_json(response)
+                await self._record(call)
+                return response
+        return await super()._api(request)
+
+
 @dataclass
 class RecordingMetrics:
     sweeps: list[tuple[str, bool]] = field(default_factory=list)
@@ -109,7 +137,7 @@ class Rig:
     """What a watcher test needs: the sandbox, the fake Slack, the store, and a way to build watchers."""
 
     sandbox: Sandbox
-    slack: FakeSlack
+    slack: RefusingSlack
     store: Store
     clients: AzureClients
     settings: Settings
@@ -135,6 +163,9 @@ class Rig:
         routes: list[Route] | None = None,
         metrics: RecordingMetrics | None = None,
         holder: str | None = None,
+        alert_channel: str | None = CHANNEL,
+        concurrency: int = 8,
+        store: Store | None = None,
     ) -> Watcher:
         config = WatchConfig(
             accounts=(ACCOUNT,),
@@ -142,18 +173,25 @@ class Rig:
             lookback=lookback,
             deadline_seconds=deadline,
             holder=holder or f"test-{uuid.uuid4().hex[:8]}",
+            concurrency=concurrency,
         )
         client = web_client(token=TOKEN, base_url=self.slack.url, counter=Metrics())
         return Watcher(
             config=config,
-            store=self.store,
+            store=store or self.store,
             purview=self.clients.purview,
             service=AzureDiagnosisService(self.clients, self.settings),
             publisher=WatchPublisher(client, ChannelPacer(interval=0.0)),
-            router=Router(routes or [], CHANNEL),
+            router=Router(routes or [], alert_channel),
             metrics=metrics,
             clock=lambda: self.clock[0],
         )
+
+    @property
+    def scan_count(self) -> int:
+        """How many scans the account has in the sandbox's world (what a sweep reads)."""
+        account = self.sandbox.world.purview[ACCOUNT]
+        return sum(len(account.scans.get(str(ds["name"]), [])) for ds in account.data_sources)
 
     def parents(self) -> list[Call]:
         """Top-level messages the watcher posted (failure and storm parents)."""
@@ -179,7 +217,7 @@ def rig(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RigFactory:
             sandbox = await stack.enter_async_context(
                 Sandbox(load_world(world or sample_world(), rebase_to=NOW))
             )
-            slack = FakeSlack()
+            slack = RefusingSlack()
             await stack.enter_async_context(slack)
             for name, value in sandbox.env().items():
                 monkeypatch.setenv(name, value)

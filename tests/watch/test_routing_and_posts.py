@@ -34,23 +34,46 @@ ROUTES = [
 
 def test_the_most_specific_route_wins_else_the_default() -> None:
     router = Router(parse_routes(json.dumps(ROUTES)), "C-DEFAULT")
-    assert router.channel(Place("contoso-pv", "sales", "sales-adls")) == "C-SALES"
-    assert router.channel(Place("contoso-pv", "people", "hr-sql")) == "C-HR"
-    assert router.channel(Place("contoso-pv", "finance", "finance-sql")) == "C-ACCOUNT"
-    assert router.channel(Place("other-pv", "sales", "sales-adls")) == "C-DEFAULT"
+    assert router.routed(Place("contoso-pv", "sales", "sales-adls")) == "C-SALES"
+    assert router.routed(Place("contoso-pv", "people", "hr-sql")) == "C-HR"
+    assert router.routed(Place("contoso-pv", "finance", "finance-sql")) == "C-ACCOUNT"
+    assert router.routed(Place("other-pv", "sales", "sales-adls")) == "C-DEFAULT"
     arm_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Purview/accounts/Contoso-PV"
-    assert router.channel(Place(arm_id, "SALES", "x")) == "C-SALES"
-    assert Router([], None).channel(Place("contoso-pv", None, "x")) is None
+    assert router.routed(Place(arm_id, "SALES", "x")) == "C-SALES"
+    assert Router([], None).routed(Place("contoso-pv", None, "x")) is None
+    assert Router([], None).channels(Place("contoso-pv", None, "x")) == []
 
 
-def test_store_watches_are_routes_too() -> None:
-    router = Router(parse_routes(json.dumps(ROUTES[:1])), None)
-    watches = [Watch("C-WATCH", "contoso-pv", source="finance-sql"), Watch("C-TIE", "contoso-pv")]
-    assert router.channel(Place("contoso-pv", "finance", "finance-sql"), watches) == "C-WATCH"
-    assert (
-        router.channel(Place("contoso-pv", "finance", "other"), watches) == "C-ACCOUNT"
-    )  # config first on a tie
-    assert Router([], None).channel(Place("contoso-pv", None, "x"), watches) == "C-TIE"
+def test_a_watch_adds_a_channel_and_never_takes_one_from_the_routed_channel() -> None:
+    """Issue 9, item 2: `/purview-check watch --source sales-adls` anywhere used to beat the configured
+    route (on-call stopped hearing about it). A watch adds its channel; the routed one stays first."""
+    router = Router(parse_routes(json.dumps(ROUTES)), "C-DEFAULT")
+    watches = [
+        Watch("C-RANDOM", "contoso-pv", source="sales-adls"),  # more specific than the sales route
+        Watch("C-TEAM", "contoso-pv", collection="sales"),
+        Watch("C-RANDOM", "contoso-pv"),  # the same channel twice: one post
+        Watch("D-SOMEONE", "contoso-pv", source="sales-adls"),  # a direct message holds no watch
+    ]
+    place = Place("contoso-pv", "sales", "sales-adls")
+    assert router.channels(place, watches) == ["C-SALES", "C-RANDOM", "C-TEAM"]
+    assert router.routed(place) == "C-SALES"
+    # a scope no route names still goes to the alert channel, and to its watchers
+    assert router.channels(Place("other-pv", None, "x"), [Watch("C-W", "other-pv")]) == ["C-DEFAULT", "C-W"]
+    # no route and no alert channel: only the watchers
+    assert Router([], None).channels(Place("contoso-pv", None, "x"), watches[2:]) == ["C-RANDOM"]
+    # a watch of the routed channel itself adds nothing
+    assert router.channels(place, [Watch("C-SALES", "contoso-pv")]) == ["C-SALES"]
+
+
+def test_fallback_and_on_call_channels() -> None:
+    router = Router(parse_routes(json.dumps(ROUTES)), "C-DEFAULT")
+    place = Place("contoso-pv", "sales", "sales-adls")
+    assert router.fallback(place) == "C-DEFAULT"
+    assert router.on_call(place) == {"C-SALES", "C-DEFAULT"}
+    assert router.on_call(Place("contoso-pv", None, None)) == {"C-ACCOUNT", "C-DEFAULT"}
+    no_default = Router(parse_routes(json.dumps(ROUTES)), None)
+    assert no_default.fallback(place) == "C-SALES"  # without an alert channel: the routed one
+    assert no_default.on_call(Place("other-pv", None, None)) == set()
 
 
 def test_routes_from_a_file_and_their_errors(tmp_path: Path) -> None:
