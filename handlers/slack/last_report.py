@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from checks.model import Report
+from handlers.ports import StoreUnavailable
 from handlers.render.changes import Changes, RerunRequest, changes_since, compare
 from handlers.slack.deps import Deps
 
@@ -35,12 +36,12 @@ async def changes_since_last(deps: Deps, report: Report) -> Changes | None:
         async with asyncio.timeout(STORE_SECONDS):
             last = await deps.store.last_report(report.account, report.source.name)
         return changes_since(last, report) if last is not None else None
-    except Exception:
+    except Exception as error:
         log.warning(
             "could not read the last report of %s in %s; posting without what changed",
             report.source.name,
             report.account,
-            exc_info=True,
+            exc_info=_trace(error),
         )
         return None
 
@@ -52,7 +53,15 @@ async def remember(deps: Deps, report: Report) -> None:
     try:
         async with asyncio.timeout(STORE_SECONDS):
             await deps.store.save_report(report.account, report.source.name, report.to_json())
-    except Exception:
+    except Exception as error:
         log.warning(
-            "could not save the report of %s in %s", report.source.name, report.account, exc_info=True
+            "could not save the report of %s in %s",
+            report.source.name,
+            report.account,
+            exc_info=_trace(error),
         )
+
+
+def _trace(error: Exception) -> bool:
+    """A traceback is for the unexpected: a database that is down says so in one line."""
+    return not isinstance(error, StoreUnavailable | TimeoutError)
