@@ -261,10 +261,13 @@ async def read_body(request: web.Request, limit: int, seconds: float) -> bytes:
         raise _TooLarge
     body = bytearray()
     async with asyncio.timeout(seconds):
-        async for chunk in request.content.iter_chunked(64 * 1024):
-            body.extend(chunk)
-            if len(body) > limit:
-                raise _TooLarge
+        try:
+            async for chunk in request.content.iter_chunked(64 * 1024):
+                body.extend(chunk)
+                if len(body) > limit:
+                    raise _TooLarge
+        except RuntimeError as error:  # aiohttp's stream when the connection closed under the read
+            raise ConnectionResetError(str(error)) from None
     return bytes(body)
 
 
