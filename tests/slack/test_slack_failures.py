@@ -100,7 +100,7 @@ async def test_join_refused_sends_instructions_and_the_report_to_response_url(
     ack = await bot.command("sales-adls", channel_id="G0PRIVATE")
     assert ack.status == 200
     answer = await bot.ephemeral(ack, "/invite @purview-bot", within=15)
-    answer = await bot.ephemeral(ack, "source-access", within=15)
+    answer = await bot.ephemeral(ack, FIX, within=15)  # the thread's findings, after the summary
     assert FIX in answer, "the findings (with their fix) did not reach the user"
     assert slack.calls_to("conversations.join")
     assert not slack.calls_to("chat.postMessage", ok=True)
