@@ -559,8 +559,7 @@ async def _judge_route(
         assert route.error is not None
         return META.unknown(
             f"Could not read integration runtime {route.name} of scan {', '.join(names)}: does it reach "
-            f"Key Vault "
-            f"{use.name}?",
+            f"Key Vault {use.name}?",
             route.error,
             scan=scan,
             evidence=evidence,
