@@ -48,6 +48,7 @@ from bot.settings import Settings
 from bot.slack_app import SlackIdentity, build_slack_app
 from bot.watch_main import alert_handler, serving_store, store_check, watching
 from handlers.background import Background
+from handlers.http_body import BodyTooLarge, read_body
 from handlers.watch.webhook import ALERTS_PATH
 
 log = logging.getLogger(__name__)
@@ -250,27 +251,6 @@ GATE = web.AppKey("connection_gate", ConnectionGate)
 # --- /slack/events --------------------------------------------------------------------------------------
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def read_body(request: web.Request, limit: int, seconds: float) -> bytes:
-    """The whole body, or _TooLarge past `limit` bytes, or TimeoutError when it is not all there within
-    `seconds`."""
-    if request.content_length is not None and request.content_length > limit:
-        raise _TooLarge
-    body = bytearray()
-    async with asyncio.timeout(seconds):
-        try:
-            async for chunk in request.content.iter_chunked(64 * 1024):
-                body.extend(chunk)
-                if len(body) > limit:
-                    raise _TooLarge
-        except RuntimeError as error:  # aiohttp's stream when the connection closed under the read
-            raise ConnectionResetError(str(error)) from None
-    return bytes(body)
-
-
 class SlackSignature:
     """Slack's request signature, checked on the raw body before anything parses it.
 
@@ -323,7 +303,7 @@ class SlackEndpoint:
         limits = self._gate.limits
         try:
             body = await read_body(request, limits.max_body_bytes, limits.read_seconds)
-        except _TooLarge:
+        except BodyTooLarge:
             self._refused(request, "too_large", f"a body over {limits.max_body_bytes} bytes")
             return _closing(web.Response(status=413, text="request body too large"))
         except TimeoutError:

@@ -46,7 +46,7 @@ def test_the_diagnosis_imports_nothing_of_its_callers() -> None:
 
 def test_every_handler_module_sits_in_a_folder_by_use() -> None:
     top = sorted(p.name for p in (ROOT / "handlers").glob("*.py"))
-    assert top == ["__init__.py", "background.py", "diagnosis.py", "ports.py"]
+    assert top == ["__init__.py", "background.py", "diagnosis.py", "http_body.py", "ports.py"]
     assert {p.name for p in (ROOT / "handlers").iterdir() if p.is_dir() and p.name != "__pycache__"} == {
         "render",
         "slack",

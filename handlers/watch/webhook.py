@@ -28,6 +28,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from handlers.background import Background
+from handlers.http_body import BodyTooLarge, read_body
 from handlers.ports import StoreUnavailable
 from handlers.watch.alerts import AlertPayloadError, AlertRun, inspect_alert
 
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 
 ALERTS_PATH = "/alerts/azure-monitor"
 MAX_BODY_BYTES = 1024 * 1024  # common-schema alerts are capped at 256 KB; Event Hub batches at 1 MB
-_CHUNK_BYTES = 64 * 1024
 MAX_RUNS = 100  # runs handed over per payload (PURVIEW_BOT_ALERT_MAX_RUNS)
 MAX_BACKLOG_RUNS = 5000  # acknowledged runs kept while the database is away
 RETRY_AFTER_SECONDS = 60  # what a 503 asks Azure Monitor to wait
@@ -57,10 +57,6 @@ class AlertMetrics(Protocol):
     """`bot.metrics.Metrics.alert`: counts `purview_bot_alerts_total{result}`."""
 
     def alert(self, result: str) -> None: ...
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 class Backlog:
@@ -178,16 +174,6 @@ def alert_route(
             names = ", ".join(f"{run.source}/{run.scan}" for run in runs[:5])
             log.exception("alert webhook: handing %d run(s) to the watcher failed (%s)", len(runs), names)
 
-    async def read_body(request: web.Request) -> bytes:
-        if request.content_length is not None and request.content_length > max_body_bytes:
-            raise _BodyTooLarge
-        body = bytearray()
-        async for chunk in request.content.iter_chunked(_CHUNK_BYTES):
-            body.extend(chunk)
-            if len(body) > max_body_bytes:
-                raise _BodyTooLarge
-        return bytes(body)
-
     async def handle(request: web.Request) -> tuple[AlertResult, web.Response]:
         given = request.query.get("token", "")
         if not hmac.compare_digest(given.encode(), expected):
@@ -198,10 +184,13 @@ def alert_route(
             )
             return "unauthorized", _answer(401, error="unauthorized")
         try:
-            body = await read_body(request)
-        except _BodyTooLarge:
+            body = await read_body(request, max_body_bytes)
+        except BodyTooLarge:
             log.warning("alert webhook: refused a body over %d bytes from %s", max_body_bytes, request.remote)
             return "malformed", _answer(413, error=f"body over {max_body_bytes} bytes")
+        except (ConnectionError, web.RequestPayloadError) as error:  # gone, or a broken chunked body
+            log.warning("alert webhook: the body from %s could not be read (%s)", request.remote, error)
+            return "malformed", _answer(400, error="request body unreadable")
         try:
             parsed = inspect_alert(json.loads(body))
         except (

@@ -110,6 +110,28 @@ async def test_the_alert_webhook_body_is_cut_off_too() -> None:
     assert answer.startswith(b"HTTP/1.1 408 "), answer
 
 
+async def test_an_alert_body_cut_off_by_its_client_is_one_log_line_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Intake:
+        async def runs_reported(self, runs: object) -> None:
+            raise AssertionError("nothing arrives")
+
+    route = alert_route("s3cret", Intake(), Metrics())
+    app = web_application(Metrics(), Readiness(AsyncWebClient(token="xoxb-test")), None, route)
+    head = f"POST {ALERTS_PATH}?token=s3cret HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{{".encode()
+    async with running(app, "127.0.0.1", 0) as url:
+        _, writer = await trickle(url, head)
+        writer.close()  # gone with 499 bytes still to come
+        for _ in range(100):
+            if any("could not be read" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    said = [r for r in caplog.records if "alert webhook" in r.getMessage()]
+    assert [r.getMessage() for r in said if "could not be read" in r.getMessage()], caplog.text
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+
+
 async def test_beyond_the_connection_limit_the_oldest_trickler_makes_room_for_a_real_command(
     slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
