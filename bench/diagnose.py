@@ -39,6 +39,17 @@ DEPTHS: list[tuple[str, int]] = [
     (r"^/subscriptions$", 1),
     (r"/secrets/[^/]+/versions$", 5),
     (r"/deletedsecrets(/[^/]+)?$", 6),  # asked only when the versions answered 404 (a soft-deleted secret)
+    # private endpoints (private-dns, purview-private): read once a scan's runtime is known to be
+    # self-hosted (3); the zones' records and links are named by the endpoint's DNS zone groups (4)
+    (r"/scans/[^/]+/triggers/default$", 3),
+    (r"/privateDnsZones/[^/]+/(A|virtualNetworkLinks)$", 5),
+    (r"/privateEndpoints/[^/]+(/privateDnsZoneGroups)?$", 4),
+    # what changed: the last 14 days of the source's group need only its id (2); a vault's group waits
+    # for its Key Vault connection (5), a window older than 14 days for the runs (4): counted as 2, the
+    # least, so the chain is never overstated
+    (r"/providers/Microsoft\.Insights/eventtypes/management/values$", 2),
+    # collections (collection-scope): listed once a scan's collection differs from its source's (3)
+    (r"/account/collections$", 3),
     (r"/graph/v1\.0/", 4),
     (r"/providers/Microsoft\.PolicyInsights/", 3),
     (r"/providers/Microsoft\.(Purview|KeyVault)/(accounts|vaults)$", 2),

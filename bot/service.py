@@ -67,6 +67,21 @@ class AzureDiagnosisService:
                 requester_upn=requester_email,
             )
 
+    async def what_changed(
+        self, source: str, *, account: str | None = None, days: int | None = None
+    ) -> Report:
+        """A diagnosis whose "What changed" window is `days` long (None: since the last good scan):
+        `/purview-check changes` (handlers.slack.changes_command)."""
+        async with self.slots.turn():  # none taken again when the caller's turn holds one
+            return await diagnose(
+                self._facts(account),
+                source,
+                checks=CATALOGUE,
+                docs_base=self._settings.docs_url,
+                deadline_s=self._settings.deadline_seconds,
+                changes_days=days,
+            )
+
     async def resolve(self, source: str, *, account: str | None = None, scan: str | None = None) -> str:
         facts = self._facts(account)
         try:

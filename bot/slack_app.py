@@ -17,12 +17,17 @@ from handlers.background import Background
 from handlers.diagnosis import DiagnosisRunner
 from handlers.ports import DiagnosisService, Store
 from handlers.render.blocks import RERUN_ACTION_ID
+from handlers.render.watch_posts import ACK_ACTION_ID
+from handlers.render.watch_posts import RECHECK_ACTION_ID as ALERT_RECHECK_ACTION_ID
 from handlers.slack.access import Access
+from handlers.slack.acknowledge import AcknowledgeAction
 from handlers.slack.actions import RerunAction
 from handlers.slack.admission import Admission
 from handlers.slack.commands import SlashCommand
 from handlers.slack.dedupe import Deduplicate, Deliveries
 from handlers.slack.deps import Deps
+from handlers.slack.evidence import EVIDENCE_ACTION_ID, LINK_ACTION_IDS, EvidenceAction, LinkButtons
+from handlers.slack.home import HOME_RECHECK_ACTION_ID, AppHome
 from handlers.slack.mentions import Mentions
 from handlers.slack.parse import COMMAND
 
@@ -130,6 +135,14 @@ def build_slack_app(
         mentions.handle_message
     )
     app.action(RERUN_ACTION_ID)(rerun.handle)
+    app.action(ALERT_RECHECK_ACTION_ID)(rerun.handle)  # an automatic parent's Re-check: its sources
+    app.action(ACK_ACTION_ID)(AcknowledgeAction(deps).handle)
+    home = AppHome(deps)
+    app.event("app_home_opened")(home.handle_opened)
+    app.action(HOME_RECHECK_ACTION_ID)(home.handle_recheck)
+    app.action(EVIDENCE_ACTION_ID)(EvidenceAction(deps).handle)
+    for link_action in LINK_ACTION_IDS:
+        app.action(link_action)(LinkButtons().handle)
     app.error(_log_error)
     return app
 

@@ -7,8 +7,10 @@ from collections import Counter
 from rich.console import Console
 from rich.text import Text
 
+from checks import fixes
 from checks.model import Finding, Report, Status
 from checks.sections import doc_url
+from handlers.render.what_changed import text_lines
 
 MARKS: dict[Status, tuple[str, str]] = {
     Status.FAIL: ("✖", "bold red"),
@@ -40,6 +42,7 @@ def render(report: Report, console: Console) -> None:
         console.print(line)
     for finding in report.findings:
         _finding(finding, report.docs_base, console)
+    _what_changed(report, console)
     console.print(Text(summary_line(report), style="bold"))
     console.print()
 
@@ -58,13 +61,25 @@ def _finding(finding: Finding, docs_base: str, console: Console) -> None:
     for detail_line in finding.detail.splitlines():
         console.print(Text(f"      {detail_line}"))
     for fix in finding.fix:
-        for fix_line in fix.splitlines():
-            # fix lines are copy-pasteable: commands as they are, guidance as `# ` comments
-            if fix_line.startswith("#"):
-                console.print(Text(f"      {fix_line}", style="dim"))
-            else:
-                console.print(Text(f"      $ {fix_line}", style="bold"))
+        # a step is a command to paste (`$` before its first line, continuations as they are) or a
+        # sentence to read (checks.fixes)
+        if not fixes.is_command(fix):
+            console.print(Text(f"      {' '.join(fix.split())}"))
+            continue
+        for index, fix_line in enumerate(fix.splitlines()):
+            console.print(Text(f"      {'$ ' if index == 0 else '  '}{fix_line}", style="bold"))
     console.print(Text(f"      {doc_url(docs_base, finding.section)}", style="blue underline"))
+
+
+def _what_changed(report: Report, console: Console) -> None:
+    """The "What changed" lines (issue 11), likely triggers first; nothing when the report has none."""
+    lines = text_lines(report)
+    if not lines:
+        return
+    console.print(Text("  what changed since the last good scan", style="bold"))
+    for line in lines:
+        trigger, unknown = line.startswith("likely trigger"), line.startswith("unknown")
+        console.print(Text(f"    {line}", style="bold red" if trigger else "dim" if unknown else ""))
 
 
 def summary_line(report: Report) -> str:

@@ -55,7 +55,7 @@ class WatcherMetrics:
         )
         self._posts = Counter(
             "purview_bot_watch_posts",
-            "Automatic posts, by kind (failure, storm, recovery)",
+            "Automatic posts, by kind (failure, storm, repeat, recovery, fallback)",
             ["kind"],
             registry=metrics.registry,
         )

@@ -43,6 +43,48 @@ SQL_NO_DATABASE_USER = "sql-no-database-user"  # 18456 <token-identified princip
 SQL_LOGIN_FAILED = "sql-login-failed"  # 18456 for a SQL login
 SHIR_CANNOT_REACH_PURVIEW = "shir-cannot-reach-purview"
 PURVIEW_INTERNAL_ERROR = "purview-internal-error"
+SP_SECRET_EXPIRED = "sp-secret-expired"  # AADSTS7000222
+SP_SECRET_INVALID = "sp-secret-invalid"  # AADSTS7000215
+SCAN_COLLECTION_OUT_OF_BOUND = "scan-collection-out-of-bound"
+POWER_BI_ADMIN_API_REFUSED = "power-bi-admin-api-refused"
+SHIR_JRE_MISSING = "shir-jre-missing"
+SHIR_TLS_TRUST = "shir-tls-trust"
+SHIR_NODE_REGISTRATION = "shir-node-registration"
+SHIR_OUTBOUND_BLOCKED = "shir-outbound-blocked"
+SHIR_VERSION_TOO_OLD = "shir-version-too-old"
+PRIVATE_DNS_RESOLUTION = "private-dns-resolution"  # a host name the runtime could not resolve
+PURVIEW_PUBLIC_ACCESS_DISABLED = "purview-public-access-disabled"  # "…is behind a private endpoint"
+RUNTIME_SATURATED = "runtime-saturated"  # the runtime's concurrent-jobs limit reached
+
+# Self-hosted runtime host problems (issue 12), shared with checks/catalogue/runtime_host.py, which gives
+# each its fix: https://learn.microsoft.com/en-us/purview/manage-integration-runtimes
+JRE_MISSING_PATTERNS = (
+    r"UserErrorJreNotFound",
+    r"jvm\.dll",
+    r"Java\s+Runtime\s+Environment\s+(?:cannot\s+be\s+found|(?:is\s+)?not\s+(?:found|installed))",
+)
+NODE_REGISTRATION_PATTERNS = (
+    r"NeedRegistration",
+    r"needs?\s+(?:to\s+be\s+)?re-?regist",
+    r"(?:node|integration\s+runtime)\b[^\n]{0,80}?\bhas\s+expired",
+    r"authentication\s+key\b[^\n]{0,60}?\b(?:is\s+)?(?:invalid|expired)",
+)
+OUTBOUND_BLOCKED_PATTERNS = (
+    r"[\w.-]*servicebus\.windows\.net",
+    r"[\w.-]*frontend\.clouddatahub\.net",
+    r"[\w.-]*clouddatahub\.net",
+)
+TLS_TRUST_PATTERNS = (
+    r"Could\s+not\s+establish\s+trust\s+relationship\s+for\s+the\s+SSL/TLS",
+    r"remote\s+certificate\s+is\s+invalid",
+    r"certificate\s+chain\s+was\s+issued\s+by\s+an\s+authority\s+that\s+is\s+not\s+trusted",
+    r"PKIX\s+path\s+building\s+failed",
+    r"unable\s+to\s+find\s+valid\s+certification\s+path",
+)
+VERSION_NEEDED_PATTERN = (
+    r"(?:self[-\s]hosted\s+)?integration\s+runtime\b[^\n]{0,120}?\bversion\s+(\d+(?:\.\d+){1,3})\s*"
+    r"(?:or\s+(?:above|later|higher|newer)|and\s+(?:above|later)|\+)"
+)
 
 # The runtime a scan runs on, as far as its `connectedVia` (or the runtime resource) tells.
 AZURE_IR = "azure"
@@ -74,6 +116,42 @@ _N = r"(?<!\d){}(?!\d)"  # a number not embedded in a longer one
 _INTERNAL_ERROR = r"Internal\s+system\s+error[^\n]{0,300}?correlation\s*Id"
 
 _RULES: tuple[_Rule, ...] = (
+    # Beyond the guide (issue 12): codes that name their cause exactly, before any generic rule.
+    # Entra ID refused a service principal's client secret: expired (7000222) or not a current secret of
+    # the app (7000215). https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
+    _Rule(
+        sections.SP_CREDENTIAL,
+        "the service principal's client secret has expired in Entra ID",
+        (r"AADSTS7000222",),
+        cause=SP_SECRET_EXPIRED,
+    ),
+    _Rule(
+        sections.SP_CREDENTIAL,
+        "Entra ID refused the service principal's client secret (not a current secret of the app)",
+        (r"AADSTS7000215", r"Invalid\s+client\s+secret\s+provided"),
+        cause=SP_SECRET_INVALID,
+    ),
+    # A scan outside its data source's collection (the source moved after the scan was made).
+    _Rule(
+        sections.COLLECTIONS,
+        "the scan's collection is outside its data source's collection",
+        (
+            r"Scan_?CollectionOutOfBound",
+            r"collection\b[^\n]{0,120}?\bout\s+of\s+(?:the\s+)?bound",
+        ),
+        cause=SCAN_COLLECTION_OUT_OF_BOUND,
+    ),
+    # Power BI's admin (scanner) APIs refused Purview: the tenant settings or the allowed security group.
+    _Rule(
+        sections.POWER_BI,
+        "Power BI's admin APIs refused Purview (tenant settings or the allowed security group)",
+        (
+            r"PowerBINotAuthorizedException",
+            r"API\s+is\s+not\s+accessible\s+for\s+application",
+            r"Power\s*BI\b[^\n]{0,200}?\b(?:401|403|Unauthorized|Forbidden)\b",
+        ),
+        cause=POWER_BI_ADMIN_API_REFUSED,
+    ),
     # Key Vault: secret missing, before any Key Vault 403 rule
     _Rule(
         sections.KEY_VAULT_SECRET,
@@ -210,11 +288,60 @@ _RULES: tuple[_Rule, ...] = (
         (r"\bAccessDenied\b", r"\bForbidden\b", r"\b403\b"),
         context=(_KV,),
     ),
-    # Purview account behind a private endpoint, generic firewalls
+    # Self-hosted runtime machine problems (issue 12), before the generic firewall and runtime rules.
     _Rule(
-        sections.PRIVATE_LINK,
+        sections.RUNTIME_HOST,
+        "Java is missing on the self-hosted runtime machine (Parquet/ORC)",
+        JRE_MISSING_PATTERNS,
+        cause=SHIR_JRE_MISSING,
+    ),
+    _Rule(
+        sections.RUNTIME_HOST,
+        "the self-hosted runtime is older than the scan needs",
+        (VERSION_NEEDED_PATTERN,),
+        cause=SHIR_VERSION_TOO_OLD,
+    ),
+    _Rule(
+        sections.RUNTIME_HOST,
+        "the self-hosted runtime node expired or must be registered again",
+        NODE_REGISTRATION_PATTERNS,
+        cause=SHIR_NODE_REGISTRATION,
+    ),
+    _Rule(
+        sections.RUNTIME_HOST,
+        "the self-hosted runtime machine cannot reach Purview's endpoints (outbound blocked)",
+        OUTBOUND_BLOCKED_PATTERNS,
+        cause=SHIR_OUTBOUND_BLOCKED,
+    ),
+    _Rule(
+        sections.RUNTIME_HOST,
+        "the self-hosted runtime machine does not trust a TLS certificate (inspecting proxy?)",
+        TLS_TRUST_PATTERNS,
+        cause=SHIR_TLS_TRUST,
+    ),
+    # A name the runtime could not resolve: with private endpoints, the private DNS zone (its A record, its
+    # VNet link) or the runtime's DNS forwarder. https://learn.microsoft.com/en-us/azure/private-link/private-endpoint-dns
+    _Rule(
+        sections.PRIVATE_DNS,
+        "the runtime could not resolve a host name (private DNS)",
+        (
+            r"remote\s+name\s+could\s+not\s+be\s+resolved",
+            r"No\s+such\s+host\s+is\s+known",
+            r"Name\s+or\s+service\s+not\s+known",
+            r"UnknownHostException",
+            r"getaddrinfo\s+failed",
+            r"could\s+not\s+resolve\s+host",
+        ),
+        cause=PRIVATE_DNS_RESOLUTION,
+    ),
+    # Purview account behind a private endpoint (public network access disabled): the caller is not on a
+    # network with the account's private endpoints.
+    # https://learn.microsoft.com/en-us/purview/catalog-private-link-troubleshoot
+    _Rule(
+        sections.PURVIEW_PRIVATE,
         "the Purview account is behind a private endpoint",
         (r"Purview\s+account\s+is\s+behind\s+a\s+private\s+endpoint",),
+        cause=PURVIEW_PUBLIC_ACCESS_DISABLED,
     ),
     _Rule(sections.PRIVATE_LINK, "a firewall blocks Purview", (r"firewall",)),
     # Self-hosted integration runtime. "Internal system error … correlationId" is documented for a
@@ -246,6 +373,17 @@ _RULES: tuple[_Rule, ...] = (
             r"FIPS\s+validated",
             r"\bFIPS\b",
         ),
+    ),
+    # The runtime is busy: every node at its concurrent-jobs limit, so runs wait in the queue (heuristic
+    # wording; the runtime's concurrentJobsLimit / concurrentJobsRunning are what scan-schedule reads).
+    _Rule(
+        sections.SCANS_NO_LONGER_RUN,
+        "the integration runtime is at its concurrent jobs limit (runs queue)",
+        (
+            r"concurrent\s+jobs?\b[^\n]{0,80}?\b(?:limit|maximum)\b[^\n]{0,40}?\b(?:reached|exceeded)",
+            r"(?:reached|exceeded)\b[^\n]{0,40}?\b(?:limit|maximum)\s+(?:number\s+)?of\s+concurrent\s+jobs?",
+        ),
+        cause=RUNTIME_SATURATED,
     ),
     _Rule(
         sections.SCANS_NO_LONGER_RUN,

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from checks.catalogue import scan_history
+from checks.changes.collect import read_changes
+from checks.changes.correlate import finish
 from checks.check import Check, CheckMeta
 from checks.classify import classify_run
 from checks.errors import CallTimeoutError, GatewayError, NotFoundError
@@ -72,6 +74,8 @@ async def diagnose(
     deadline_s: float = 60.0,
     now: datetime | None = None,
     requester_upn: str | None = None,
+    what_changed: bool = True,
+    changes_days: int | None = None,
 ) -> Report:
     """One report for one data source. Raises NameNotFoundError for a name Purview does not have.
 
@@ -79,7 +83,16 @@ async def diagnose(
     """
     try:
         return await _diagnose(
-            facts, source_name, checks, docs_base, scan_name, deadline_s, now, requester_upn
+            facts,
+            source_name,
+            checks,
+            docs_base,
+            scan_name,
+            deadline_s,
+            now,
+            requester_upn,
+            what_changed,
+            changes_days,
         )
     finally:
         facts.close()
@@ -94,6 +107,8 @@ async def _diagnose(
     deadline_s: float,
     now: datetime | None,
     requester_upn: str | None,
+    what_changed: bool = True,
+    changes_days: int | None = None,
 ) -> Report:
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
@@ -118,16 +133,21 @@ async def _diagnose(
     target = Target(
         facts=facts, source=source, scans=scans, now=now or started_at, requester_upn=requester_upn
     )
+    # what changed (issue 11): its reads start beside the checks' first reads, and never fail the report
+    changed = asyncio.ensure_future(read_changes(target, days=changes_days)) if what_changed else None
     findings = await run_checks(target, checks, remaining())
     runs = await _runs_by_scan(facts, source_name, scans, remaining())
+    findings = overrule(findings, runs)
+    changes = await finish(changed, findings, remaining()) if changed is not None else []
     return Report(
         account=facts.account_name,
         source=_source_summary(source),
         scans=[_scan_summary(scan, runs[str(scan.get("name", ""))]) for scan in scans],
-        findings=overrule(findings, runs),
+        findings=findings,
         started_at=started_at,
         elapsed_ms=int((time.monotonic() - t0) * 1000),
         docs_base=docs_base,
+        changes=changes,
     )
 
 

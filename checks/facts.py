@@ -20,6 +20,7 @@ from checks.gateways.api import (
     scope_at_or_above,
     scope_below,
 )
+from checks.gateways.monitor import ActivityLogQuery, MonitorApi
 from checks.memo import Memo
 
 PURVIEW_ACCOUNT_TYPE = "Microsoft.Purview/accounts"
@@ -36,6 +37,8 @@ class Gateways:
     arm: ArmApi
     keyvault: KeyVaultApi
     graph: GraphApi
+    monitor: MonitorApi | None = None
+    """The Activity Log (what changed); None where a caller wires no monitor reads."""
 
 
 class Facts:
@@ -87,6 +90,15 @@ class Facts:
 
     async def managed_private_endpoints(self, vnet: str) -> list[Json]:
         return await self._memo.get(("mpe", vnet), lambda: self._g.purview.managed_private_endpoints(vnet))
+
+    async def scan_trigger(self, data_source: str, scan: str) -> Json:
+        """The scan's schedule (`triggers/default`); NotFoundError when the scan has none."""
+        key = ("trigger", data_source.lower(), scan.lower())
+        return await self._memo.get(key, lambda: self._g.purview.scan_trigger(data_source, scan))
+
+    async def collections(self) -> list[Json]:
+        """The account's collection tree (one listing per diagnosis, shared by every scan)."""
+        return await self._memo.get(("collections",), self._g.purview.collections)
 
     # --- ARM ------------------------------------------------------------------------------------
     async def subscriptions(self) -> list[Json]:
@@ -194,6 +206,21 @@ class Facts:
                 found.extend(page)
         return found, errors
 
+    async def activity_log(self, query: ActivityLogQuery) -> list[Json]:
+        """Activity Log events of one query (subscription, time range, one filter): one read each."""
+        monitor = self._g.monitor
+        if monitor is None:
+            raise GatewayError(query.label(), code="NotConfigured", message="no Activity Log reader is wired")
+        return await self._memo.get(("activity_log", *query.key), lambda: monitor.activity_log(query))
+
+    async def resource_changes(self, resource_id: str) -> list[Json]:
+        """The resource's property changes of the last 14 days (`Microsoft.Resources/changes`)."""
+        monitor = self._g.monitor
+        if monitor is None:
+            raise GatewayError(f"read the property changes of {resource_id}", code="NotConfigured")
+        key = ("resource_changes", resource_id.lower().rstrip("/"))
+        return await self._memo.get(key, lambda: monitor.resource_changes(resource_id))
+
     # --- Key Vault and Graph ----------------------------------------------------------------------
     async def secret_versions(self, vault_url: str, name: str) -> list[SecretVersion]:
         key = ("secret_versions", normalise_url(vault_url), name.lower())
@@ -211,6 +238,11 @@ class Facts:
     async def service_principal_by_app_id(self, app_id: str) -> Json | None:
         key = ("graph_sp", app_id.lower())
         return await self._memo.get(key, lambda: self._g.graph.service_principal_by_app_id(app_id))
+
+    async def application_by_app_id(self, app_id: str) -> Json | None:
+        """The app registration of an app id with its credentials' end dates (one read per app id)."""
+        key = ("graph_application", app_id.lower())
+        return await self._memo.get(key, lambda: self._g.graph.application_by_app_id(app_id))
 
     async def user_by_upn(self, upn: str) -> Json | None:
         return await self._memo.get(("graph_user", upn.lower()), lambda: self._g.graph.user_by_upn(upn))

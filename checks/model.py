@@ -19,6 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from checks.changes.record import Change
 from checks.sections import doc_url
 
 SCHEMA = "purview-bot/report@1"
@@ -151,6 +152,8 @@ class Report:
     started_at: datetime
     elapsed_ms: int
     docs_base: str
+    changes: list[Change] = field(default_factory=list)
+    """What changed on the resources read, since the last good scan (issue 11); never affects `status`."""
 
     @property
     def status(self) -> Status:
@@ -166,4 +169,5 @@ class Report:
             "startedAt": self.started_at.isoformat().replace("+00:00", "Z"),
             "elapsedMs": self.elapsed_ms,
             "findings": [f.to_json(self.docs_base) for f in self.findings],
+            "changes": [c.to_json() for c in self.changes],
         }

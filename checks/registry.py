@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from checks.catalogue import (
     azure_policy,
+    collection_scope,
+    credential_expiry,
     credential_rotation,
     integration_runtime,
     key_vault_access,
     key_vault_secret,
+    power_bi,
+    private_dns,
     private_network,
+    purview_private,
     reader_role,
+    runtime_host,
     scan_history,
+    scan_schedule,
     source_access,
 )
 from checks.check import Check
@@ -20,9 +27,16 @@ CATALOGUE: tuple[Check, ...] = (
     source_access.CHECK,
     reader_role.CHECK,
     private_network.CHECK,
+    private_dns.CHECK,
+    purview_private.CHECK,
     key_vault_secret.CHECK,
     key_vault_access.CHECK,
     credential_rotation.CHECK,
     azure_policy.CHECK,
     integration_runtime.CHECK,
+    scan_schedule.CHECK,
+    credential_expiry.CHECK,
+    collection_scope.CHECK,
+    runtime_host.CHECK,
+    power_bi.CHECK,
 )

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from checks import fixes
 from checks.gateways.api import Json
 from checks.model import Status, worst
 
@@ -128,18 +129,27 @@ class EndpointVerdict:
 
 def _recreate_fix(mpe: Json) -> list[str]:
     return [
-        "# In the Purview portal: Management > Managed private endpoints: delete and re-create "
-        f"{mpe.get('name')}, then approve it on {mpe_link(mpe)}"
+        "In the Purview portal (https://web.purview.azure.com): Management > Managed private endpoints: "
+        f"delete and re-create {mpe.get('name')}, then approve it on {arm_tail(mpe_link(mpe))}."
     ]
 
 
 def _approve_fix(mpe: Json) -> list[str]:
     pending = "[?properties.privateLinkServiceConnectionState.status=='Pending'].id"
     return [
-        f'az network private-endpoint-connection list --id {mpe_link(mpe)} --query "{pending}" -o tsv',
-        "az network private-endpoint-connection approve --id <connection id from above> "
-        f'--description "Purview managed private endpoint {mpe.get("name")}"',
+        fixes.wrap(
+            f'az network private-endpoint-connection list --id {mpe_link(mpe)} --query "{pending}" -o tsv'
+        ),
+        fixes.wrap(
+            "az network private-endpoint-connection approve --id <connection id from above> "
+            f'--description "Purview managed private endpoint {mpe.get("name")}"'
+        ),
     ]
+
+
+def arm_tail(resource_id: str) -> str:
+    """A resource's name from its ARM id (the id itself when it has no `/`)."""
+    return resource_id.rstrip("/").rsplit("/", 1)[-1] or resource_id
 
 
 def judge_endpoint(mpe: Json) -> EndpointVerdict:
@@ -202,9 +212,9 @@ class TargetJudgement:
 
 def _create_fix(resource_id: str, group: str) -> list[str]:
     return [
-        "# Purview portal > Management > Managed private endpoints > New: pick "
-        f"{resource_id} with target sub-resource {group}, then approve it on the resource "
-        "(Networking > Private endpoint connections)"
+        "In the Purview portal (https://web.purview.azure.com): Management > Managed private endpoints > "
+        f"New: pick {arm_tail(resource_id)} with target sub-resource {group}, then approve it on the "
+        "resource (Networking > Private endpoint connections)."
     ]
 
 

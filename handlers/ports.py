@@ -133,6 +133,26 @@ class Watch:
     source: str | None = None
 
 
+@dataclass(frozen=True)
+class Mute:
+    """A source whose automatic failure posts are held back until `until` (recorded, not posted)."""
+
+    account: str
+    source: str
+    until: datetime
+    muted_by: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """A source's last report as stored (report JSON), and when it was saved."""
+
+    account: str
+    source: str
+    report: dict[str, Any]
+    updated_at: datetime
+
+
 class Store(Protocol):
     # runs ---------------------------------------------------------------------------------------
     async def claim_run(self, ref: RunRef, *, status: str, end_time: datetime | None, holder: str) -> bool:
@@ -186,6 +206,23 @@ class Store(Protocol):
     async def save_report(self, account: str, source: str, report: dict[str, Any]) -> None: ...
 
     async def last_report(self, account: str, source: str) -> dict[str, Any] | None: ...
+
+    async def last_reports(self, account: str) -> list[StoredReport]:
+        """Every source's last report in the account (App Home: no Azure call on open)."""
+        ...
+
+    # mutes ----------------------------------------------------------------------------------------
+    async def mute(self, mute: Mute) -> None:
+        """Mute the source until `mute.until` (a mute of the same source is replaced)."""
+        ...
+
+    async def unmute(self, account: str, source: str) -> bool:
+        """True iff the source had a mute row (expired or not)."""
+        ...
+
+    async def mutes(self, account: str) -> list[Mute]:
+        """The account's mutes, expired ones included (the caller compares with its clock)."""
+        ...
 
     # watches --------------------------------------------------------------------------------------
     async def watches(self) -> list[Watch]: ...

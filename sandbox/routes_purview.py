@@ -23,6 +23,8 @@ T = TypeVar("T")
 async def handle(ctx: Context, request: web.Request) -> web.Response:
     parts = request.path.rstrip("/").split("/")[2:]  # /purview/ACCOUNT/scan/… → [ACCOUNT, 'scan', …]
     account = _find_key(ctx.world.purview, parts[0] if parts else "", "Purview account")
+    if len(parts) >= 2 and parts[1].lower() == "account" and request.method == "GET":
+        return _account_plane(ctx, request, account, parts[2:])
     if len(parts) < 2 or parts[1].lower() != "scan":
         raise ApiError(404, "NotFound", f"The path '{request.path}' is not part of the scanning API.")
     if request.method != "GET":
@@ -51,6 +53,11 @@ def _route(ctx: Context, account: PurviewAccount, rest: list[str]) -> Json | lis
                 return scan
             if tail[1:] == ["runs"]:
                 return copy.deepcopy(_find(account.runs, f"{source}/{scan['name']}") or [])
+            if tail[1:] == ["triggers", "default"]:
+                trigger = _find(account.triggers, f"{source}/{scan['name']}")
+                if trigger is None:
+                    raise _not_found(f"trigger 'default' of scan '{scan['name']}'")
+                return {"name": "default", **copy.deepcopy(trigger)}
             if len(tail) == 3 and tail[1] == "runs":
                 runs = _find(account.runs, f"{source}/{scan['name']}") or []
                 run = next((r for r in runs if str(r.get("id", "")).lower() == tail[2]), None)
@@ -85,6 +92,21 @@ def _route(ctx: Context, account: PurviewAccount, rest: list[str]) -> Json | lis
             if len(tail) == 1:
                 return copy.deepcopy(_named(endpoints, tail[0], "managed private endpoint"))
     raise _not_found(f"resource '/{'/'.join(rest)}'")
+
+
+def _account_plane(
+    ctx: Context, request: web.Request, account: PurviewAccount, rest: list[str]
+) -> web.Response:
+    """The account data plane's collections (`/account/collections[/{name}]`, api-version
+    2019-11-01-preview): world key `purview.ACCOUNT.collections`, paged with `nextLink` and `count`."""
+    lower = [p.lower() for p in rest]
+    if lower == ["collections"]:
+        items = copy.deepcopy(account.collections)
+        chunk, next_link = page(items, request, base_url=ctx.base_url, page_size=ctx.world.page_size)
+        return json_response({"value": chunk, "nextLink": next_link, "count": len(items)})
+    if len(lower) == 2 and lower[0] == "collections":
+        return json_response(copy.deepcopy(_named(account.collections, rest[1], "collection")))
+    raise _not_found(f"resource '/account/{'/'.join(rest)}'")
 
 
 def _not_found(what: str) -> ApiError:

@@ -18,7 +18,14 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox import routes_arm, routes_graph, routes_identity, routes_keyvault, routes_purview
+from sandbox import (
+    routes_arm,
+    routes_graph,
+    routes_identity,
+    routes_keyvault,
+    routes_monitor,
+    routes_purview,
+)
 from sandbox.auth import authorize
 from sandbox.context import Context
 from sandbox.errors import ApiError, error_response, fault_code
@@ -37,9 +44,18 @@ _NEEDS_API_VERSION: tuple[HostArea, ...] = ("arm", "purview", "keyvault")
 _TOKEN_PATH = re.compile(r"^/[^/]+/(oauth2/|v2\.0/\.well-known/|discovery/)", re.I)
 
 Route = Callable[[Context, web.Request], Awaitable[web.Response]]
+
+
+async def _arm(ctx: Context, request: web.Request) -> web.Response:
+    """ARM; the Activity Log (`Microsoft.Insights/eventtypes/management/values`) has its own module."""
+    if routes_monitor.matches(request.path):
+        return await routes_monitor.handle(ctx, request)
+    return await routes_arm.handle(ctx, request)
+
+
 _ROUTES: dict[HostArea, Route] = {
     "token": routes_identity.handle,
-    "arm": routes_arm.handle,
+    "arm": _arm,
     "purview": routes_purview.handle,
     "keyvault": routes_keyvault.handle,
     "graph": routes_graph.handle,

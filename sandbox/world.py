@@ -87,6 +87,10 @@ class PurviewAccount:
     integration_runtimes: list[Json]
     integration_runtime_status: dict[str, Json]
     managed_private_endpoints: dict[str, list[Json]]
+    collections: list[Json] = field(default_factory=list)
+    """The account data plane's collections (world key `collections`): name, parentCollection…"""
+    triggers: dict[str, Json] = field(default_factory=dict)
+    """Each scan's schedule (world key `triggers`, `DATASOURCE/SCAN` → Trigger JSON), `…/triggers/default`."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,10 @@ class World:
     role_assignments: tuple[Json, ...] = ()
     deny_assignments: tuple[Json, ...] = ()
     policy_states: tuple[Json, ...] = ()
+    activity_log: tuple[Json, ...] = ()
+    """Azure Monitor Activity Log `EventData` objects (world key `activityLog`), served with its filters."""
+    resource_changes: tuple[Json, ...] = ()
+    """`Microsoft.Resources/changes` resources (world key `resourceChanges`): before → after of properties."""
     key_vaults: Mapping[str, Mapping[str, tuple[SecretVersionSpec, ...]]] = field(default_factory=dict)
     purview: Mapping[str, PurviewAccount] = field(default_factory=dict)
     faults: tuple[FaultSpec, ...] = ()
@@ -191,6 +199,13 @@ def parse_world(raw: Json) -> World:
         ),
         policy_states=tuple(
             _require(s, f"policyStates[{i}]", "resourceId") for i, s in enumerate(_list(raw, "policyStates"))
+        ),
+        activity_log=tuple(
+            _require(e, f"activityLog[{i}]", "eventDataId", "eventTimestamp")
+            for i, e in enumerate(_list(raw, "activityLog"))
+        ),
+        resource_changes=tuple(
+            _require(c, f"resourceChanges[{i}]", "id") for i, c in enumerate(_list(raw, "resourceChanges"))
         ),
         key_vaults=_key_vaults(raw.get("keyVaults") or {}),
         purview={
@@ -462,7 +477,19 @@ def _purview_account(name: str, value: Any) -> PurviewAccount:
         integration_runtimes=_named_list(doc.get("integrationRuntimes"), f"{where}.integrationRuntimes"),
         integration_runtime_status=statuses,
         managed_private_endpoints=endpoints,
+        collections=_named_list(doc.get("collections"), f"{where}.collections"),
+        triggers=_triggers(doc.get("triggers"), f"{where}.triggers"),
     )
+
+
+def _triggers(value: Any, where: str) -> dict[str, Json]:
+    """`DATASOURCE/SCAN` → the scan's Trigger JSON (served at `…/scans/{scan}/triggers/default`)."""
+    triggers: dict[str, Json] = {}
+    for key, trigger in _mapping(value or {}, where).items():
+        if key.count("/") != 1:
+            raise WorldError(f"{where}: key {key!r} must be DATASOURCE/SCAN")
+        triggers[key] = _mapping(trigger, f"{where}.{key}")
+    return triggers
 
 
 def _fault(value: Any, where: str) -> FaultSpec:

@@ -143,6 +143,18 @@ class FakeWorld:
         self._call(f"purview.mpe:{vnet}")
         return list(self._pv.get("managedPrivateEndpoints", {}).get(vnet, []))
 
+    async def scan_trigger(self, data_source: str, scan: str) -> Json:
+        """The world's `purview.ACCOUNT.triggers["DATASOURCE/SCAN"]`; Purview's 404 when it has none."""
+        self._call(f"purview.trigger:{data_source}/{scan}")
+        trigger = self._pv.get("triggers", {}).get(f"{data_source}/{scan}")
+        if trigger is None:
+            raise NotFoundError(f"GET Purview schedule of {data_source}/{scan}", status=404, code="NotFound")
+        return dict(trigger)
+
+    async def collections(self) -> list[Json]:
+        self._call("purview.collections")
+        return list(self._pv.get("collections", []))
+
     # ArmApi -------------------------------------------------------------------------------------
     async def subscriptions(self) -> list[Json]:
         self._call("arm.subscriptions")
@@ -297,6 +309,21 @@ class FakeWorld:
         for p in self.world.get("principals", []):
             if p.get("appId", "").lower() == app_id.lower():
                 return {"id": p["id"], "appId": p["appId"], "displayName": p.get("displayName")}
+        return None
+
+    async def application_by_app_id(self, app_id: str) -> Json | None:
+        """An app registration for a service principal of type Application (as the sandbox serves it)."""
+        self._call(f"graph.application:{app_id}")
+        for p in self.world.get("principals", []):
+            sp_type = p.get("servicePrincipalType") or "Application"
+            if p.get("appId", "").lower() == app_id.lower() and sp_type == "Application":
+                return {
+                    "id": f"app-{p['id']}",
+                    "appId": p["appId"],
+                    "displayName": p.get("displayName"),
+                    "passwordCredentials": list(p.get("passwordCredentials", [])),
+                    "keyCredentials": list(p.get("keyCredentials", [])),
+                }
         return None
 
     async def user_by_upn(self, upn: str) -> Json | None:

@@ -23,7 +23,17 @@ import asyncpg
 from sqlalchemy import exc as sa_exc
 
 from bot.store.sql import SqlStore, normalize_url
-from handlers.ports import RunPost, RunRecord, RunRef, ScanCursor, Store, StoreUnavailable, Watch
+from handlers.ports import (
+    Mute,
+    RunPost,
+    RunRecord,
+    RunRef,
+    ScanCursor,
+    Store,
+    StoredReport,
+    StoreUnavailable,
+    Watch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +286,18 @@ class ResilientStore:
     async def last_report(self, account: str, source: str) -> dict[str, Any] | None:
         return await self._call(lambda s: s.last_report(account, source))
 
+    async def last_reports(self, account: str) -> list[StoredReport]:
+        return await self._call(lambda s: s.last_reports(account))
+
+    async def mute(self, mute: Mute) -> None:
+        await self._call(lambda s: s.mute(mute))
+
+    async def unmute(self, account: str, source: str) -> bool:
+        return await self._call(lambda s: s.unmute(account, source))
+
+    async def mutes(self, account: str) -> list[Mute]:
+        return await self._call(lambda s: s.mutes(account))
+
     async def watches(self) -> list[Watch]:
         return await self._call(lambda s: s.watches())
 
@@ -299,6 +321,7 @@ class ResilientStore:
 
 
 __all__ = [
+    "Mute",
     "ResilientStore",
     "RunPost",
     "RunRecord",
@@ -307,6 +330,7 @@ __all__ = [
     "SqlStore",
     "Store",
     "StoreUnavailable",
+    "StoredReport",
     "Watch",
     "is_outage",
     "open_store",

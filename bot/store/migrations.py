@@ -159,10 +159,26 @@ def _v3_run_posts(conn: Connection) -> None:
     md.create_all(conn, checkfirst=False)
 
 
+def _v4_mutes(conn: Connection) -> None:
+    """Muted sources (`/purview-check mute SOURCE 4h`). Frozen like every step."""
+    md = MetaData(naming_convention=schema.NAMING)
+    Table(
+        "mutes",
+        md,
+        Column("account", String(256), primary_key=True),
+        Column("source", String(256), primary_key=True),
+        Column("until", DateTime(timezone=True), nullable=False),
+        Column("muted_by", String(64)),
+        Column("muted_at", DateTime(timezone=True), nullable=False),
+    )
+    md.create_all(conn, checkfirst=False)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, scan_cursors, reports, watches, leases", _v1_initial),
     Migration(2, "deliveries", _v2_deliveries),
     Migration(3, "run_posts", _v3_run_posts),
+    Migration(4, "mutes", _v4_mutes),
 )
 
 LATEST = MIGRATIONS[-1].version

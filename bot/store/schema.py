@@ -162,6 +162,18 @@ run_posts = Table(
     Index(None, "account", "posted_in", "message_ts"),
 )
 
+# Sources whose automatic failure posts are held back until `until` (`/purview-check mute SOURCE 4h`): their
+# failed runs are still claimed and recorded, not posted. An expired row is as good as none.
+mutes = Table(
+    "mutes",
+    metadata,
+    Column("account", String(NAME), primary_key=True),
+    Column("source", String(NAME), primary_key=True),
+    Column("until", UtcDateTime(), nullable=False),
+    Column("muted_by", String(64)),
+    Column("muted_at", UtcDateTime(), nullable=False),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,

@@ -61,13 +61,14 @@ from bot.store.schema import (
     UtcDateTime,
     deliveries,
     leases,
+    mutes,
     reports,
     run_posts,
     runs,
     scan_cursors,
     watches,
 )
-from handlers.ports import RunPost, RunRecord, RunRef, ScanCursor, Watch
+from handlers.ports import Mute, RunPost, RunRecord, RunRef, ScanCursor, StoredReport, Watch
 
 log = logging.getLogger(__name__)
 
@@ -385,6 +386,47 @@ class SqlStore:
             return None
         value = json.loads(stored)
         return value if isinstance(value, dict) else None
+
+    async def last_reports(self, account: str) -> list[StoredReport]:
+        statement = select(reports).where(reports.c.account == account).order_by(reports.c.source)
+        async with self._read() as conn:
+            rows = (await conn.execute(statement)).all()
+        found = []
+        for row in rows:
+            value = json.loads(row.report)
+            if isinstance(value, dict):
+                found.append(StoredReport(row.account, row.source, value, row.updated_at))
+        return found
+
+    # mutes ----------------------------------------------------------------------------------------
+
+    async def mute(self, mute: Mute) -> None:
+        insert = self._insert(mutes).values(
+            account=mute.account,
+            source=mute.source,
+            until=mute.until,
+            muted_by=mute.muted_by,
+            muted_at=_now(),
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=[mutes.c.account, mutes.c.source],
+            set_={name: insert.excluded[name] for name in ("until", "muted_by", "muted_at")},
+        )
+        async with self._write() as conn:
+            await conn.execute(statement)
+
+    async def unmute(self, account: str, source: str) -> bool:
+        async with self._write() as conn:
+            result: CursorResult[Any] = await conn.execute(
+                delete(mutes).where(mutes.c.account == account, mutes.c.source == source)
+            )
+        return bool(result.rowcount)
+
+    async def mutes(self, account: str) -> list[Mute]:
+        statement = select(mutes).where(mutes.c.account == account).order_by(mutes.c.source)
+        async with self._read() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [Mute(r.account, r.source, r.until, r.muted_by) for r in rows]
 
     # watches --------------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
+from checks import fixes
 from checks.accounts import arm_name
 from checks.catalogue import scan_history
 from checks.check import Check, CheckMeta
@@ -162,10 +163,17 @@ def _exemption_fix(subject: Subject, rows: list[Json], name: str) -> str:
     refs = sorted(
         {str(r["policyDefinitionReferenceId"]) for r in rows if r.get("policyDefinitionReferenceId")}
     )
-    by_ref = f" --policy-definition-reference-ids {' '.join(refs)}" if refs else ""
-    return (
-        f"az policy exemption create --name {name} --policy-assignment {assignment} "
-        f"--scope {subject.resource_id} --exemption-category Waiver{by_ref}"
+    by_ref: list[fixes.Arg] = [f"--policy-definition-reference-ids {' '.join(refs)}"] if refs else []
+    return fixes.command(
+        "az policy exemption create",
+        [
+            ("--name", name),
+            ("--policy-assignment", "$ASSIGNMENT"),
+            ("--scope", "$SCOPE"),
+            ("--exemption-category", "Waiver"),
+            *by_ref,
+        ],
+        variables={"ASSIGNMENT": str(assignment), "SCOPE": subject.resource_id},
     )
 
 
@@ -282,8 +290,10 @@ def _no_state(subject: Subject, found: list[Denial] | None, *, takes_bare: bool)
                 f"the assignment. {SOURCE_NOTE}"
             ),
             fix=[
-                "az monitor activity-log list --offset 7d --query "
-                "\"[?operationName.value=='Microsoft.Authorization/policies/deny/action']\""
+                fixes.wrap(
+                    "az monitor activity-log list --offset 7d --query "
+                    "\"[?operationName.value=='Microsoft.Authorization/policies/deny/action']\""
+                )
             ],
             evidence={**evidence, "deniedRuns": [d.evidence() for d in pointing]},
         )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from checks import fixes
 from checks.check import Check, CheckMeta
 from checks.errors import GatewayError, NotFoundError
 from checks.gateways.api import Json, SecretVersion
@@ -138,11 +139,21 @@ def judge(secret: VaultSecret, versions: list[SecretVersion], success: LastSucce
             evidence=evidence,
             scan=secret.scan,
         )
+    # the advice never prints a secret's value (the bot never reads one either): the version's attributes,
+    # and the portal's Test connection, which tries the value against the source without showing it
     fix = [
-        f"# In the Purview portal: Data Map > Source management > Credentials > {secret.credential}: set the "
-        f"secret version to {newest.version} (or leave it empty for the latest), then Test connection",
-        f"az keyvault secret show --vault-name {secret.vault_name} --name {secret.ref.secret_name} "
-        f"--version {newest.version} --query value -o tsv   # a person checks it against the source",
+        f"In the Purview portal ({fixes.PURVIEW_PORTAL}): Data Map > Source management > Credentials > "
+        f"{secret.credential}: set the secret version to {newest.version} (or leave it empty for the "
+        "latest), then Test connection on the scan, which tries the value against the source.",
+        fixes.command(
+            "az keyvault secret show",
+            [
+                ("--vault-name", secret.vault_name),
+                ("--name", secret.ref.secret_name),
+                ("--version", newest.version),
+                ("--query", "attributes"),
+            ],
+        ),
     ]
     text = "; ".join(r.sentence for r in found)
     return META.finding(

@@ -52,7 +52,7 @@ BAD_VERSION_STATUS = frozenset({"expired", "upgraderequired"})
 STALE_CONTACT = timedelta(hours=1)
 SHIR_DOWNLOAD = "https://www.microsoft.com/download/details.aspx?id=39717"
 DMGCMD = r'& "C:\Program Files\Microsoft Integration Runtime\5.0\Shared\dmgcmd.exe"'
-PORTAL_IR = "# In the Purview portal: Data Map > Integration runtimes > {ir}"
+PORTAL_IR = "In the Purview portal (https://web.purview.azure.com): Data Map > Integration runtimes > {ir}"
 
 
 @dataclass
@@ -101,15 +101,18 @@ def _machine(node: Json) -> str:
 def _start_fix(target: Target, machine: str) -> list[str]:
     probe = f"Test-NetConnection {target.account_name}.purview.azure.com -Port 443"
     return [
-        f"# Start the Integration Runtime service on {machine}: `Start-Service DIAHostService`",
-        f"# Check that {machine} reaches Purview: `{probe}`",
+        f"On {machine}, in PowerShell as an administrator: start the Integration Runtime service, then "
+        "check that the machine reaches Purview.",
+        "Start-Service DIAHostService",
+        probe,
     ]
 
 
 def _register_fix(ir: str, machine: str) -> list[str]:
     return [
-        f"{PORTAL_IR.format(ir=ir)}: copy (or regenerate) an authentication key",
-        f'Register {machine} again with it: `{DMGCMD} -Key "<authentication key>"`',
+        f"{PORTAL_IR.format(ir=ir)}: copy (or regenerate) an authentication key.",
+        f"Register {machine} again with it, in PowerShell as an administrator:",
+        f'{DMGCMD} -Key "<authentication key>"',
     ]
 
 
@@ -268,9 +271,9 @@ def version_problems(use: IrUse, tp: Json) -> list[Problem]:
     version, latest = tp.get("version"), tp.get("latestVersion")
     where = ", ".join(_machine(n) for n in nodes) or "the SHIR machine"
     install = (
-        f"# Download the latest SHIR ({latest or 'newest'}) from {SHIR_DOWNLOAD} and install it on {where}"
+        f"Download the latest SHIR ({latest or 'newest'}) from {SHIR_DOWNLOAD} and install it on {where}."
     )
-    auto = f"{PORTAL_IR.format(ir=use.name)} > Auto update: On"
+    auto = f"{PORTAL_IR.format(ir=use.name)} > Auto update: On."
     statuses = [tp.get("versionStatus"), *(n.get("versionStatus") for n in nodes)]
     bad = sorted({str(s) for s in statuses if _norm(s) in BAD_VERSION_STATUS})
     found = []
@@ -437,9 +440,8 @@ def missing(target: Target, use: IrUse) -> Finding:
             f"{target.account_name} does not have."
         ),
         fix=[
-            f"# In the Purview portal: Data Map > Integration runtimes > New ({use.name}), "
-            "or edit the scan to "
-            "use an existing runtime"
+            "In the Purview portal (https://web.purview.azure.com): Data Map > Integration runtimes > New "
+            f"({use.name}), or edit the scan to use an existing runtime."
         ],
         evidence=use.evidence(),
         scan=use.scan,

@@ -13,6 +13,7 @@ import asyncio
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from checks import fixes
 from checks.accounts import arm_name
 from checks.check import Check, CheckMeta
 from checks.errors import GatewayError
@@ -199,7 +200,7 @@ async def judge_policies(facts: Facts, use: VaultUse, identity: Identity) -> Fin
             f"directly nor through a group it belongs to{through}; Purview needs Get and List on secrets "
             f"to read the scan's credential ({PURVIEW_KEY_VAULT_DOC})."
         ),
-        fix=[f"az keyvault set-policy {target} --secret-permissions {wanted}"],
+        fix=[fixes.wrap(f"az keyvault set-policy {target} --secret-permissions {wanted}")],
         evidence=evidence,
         scan=use.scan,
     )
@@ -316,9 +317,15 @@ async def judge_rbac(facts: Facts, use: VaultUse, identity: Identity) -> Finding
 
 
 def _assign(identity: Identity, role: str, scope: str) -> str:
-    return (
-        f"az role assignment create --assignee-object-id {identity.object_id} --assignee-principal-type "
-        f'ServicePrincipal --role "{role}" --scope {scope}'
+    return fixes.command(
+        "az role assignment create",
+        [
+            ("--assignee-object-id", identity.object_id),
+            ("--assignee-principal-type", "ServicePrincipal"),
+            ("--role", role),
+            ("--scope", "$VAULT"),
+        ],
+        variables={"VAULT": scope},
     )
 
 
@@ -365,7 +372,10 @@ def _rbac_finding(
                 "secret picker when a credential is created or edited) needs List on the vault itself, "
                 f"which Microsoft's guide asks for ({PURVIEW_KEY_VAULT_DOC})."
             ),
-            fix=[_assign(identity, KEY_VAULT_READER_ROLE, use.id) + "   # List on the vault, no values"],
+            fix=[
+                f"Give {_who(identity)} List on the vault (Key Vault Reader reads metadata, never values):",
+                _assign(identity, KEY_VAULT_READER_ROLE, use.id),
+            ],
             evidence=evidence,
             scan=use.scan,
         )
@@ -577,7 +587,8 @@ async def _judge_route(
             ),
             fix=[
                 _BYPASS_FIX.format(vault=use.name),
-                f"# on each node of {route.name}: nslookup {use.name}.vault.azure.net ; "
+                f"Or, on each node of {route.name}, check that the vault's name resolves and answers:",
+                f"nslookup {use.name}.vault.azure.net",
                 f"Test-NetConnection {use.name}.vault.azure.net -Port 443",
             ],
             evidence=evidence,
@@ -675,10 +686,20 @@ async def _managed_route(
                 "vault's owner must approve it (Networking > Private endpoint connections)."
             ),
             fix=[
-                f"az network private-endpoint-connection list --id {use.id} -o table",
-                "az network private-endpoint-connection approve --id <connection id from the list above> "
-                '--description "Purview managed VNet"',
-                _BYPASS_FIX.format(vault=use.name) + "   # or let trusted services in",
+                fixes.command(
+                    "az network private-endpoint-connection list",
+                    [("--id", "$VAULT"), ("-o", "table")],
+                    variables={"VAULT": use.id},
+                ),
+                fixes.command(
+                    "az network private-endpoint-connection approve",
+                    [
+                        ("--id", "<connection id from the list above>"),
+                        ("--description", "Purview managed VNet"),
+                    ],
+                ),
+                "Or let trusted services in:",
+                _BYPASS_FIX.format(vault=use.name),
             ],
             evidence=evidence,
             scan=scan,
@@ -693,8 +714,10 @@ async def _managed_route(
                 "that the bot cannot tie to Purview's managed VNet."
             ),
             fix=[
-                f"# Purview portal > Management > Managed private endpoints > New: Key Vault {use.id}",
-                _BYPASS_FIX.format(vault=use.name) + "   # or let trusted services in",
+                f"In the Purview portal ({fixes.PURVIEW_PORTAL}): Management > Managed private endpoints > "
+                f"New: Key Vault {use.name}, then approve it on the vault.",
+                "Or let trusted services in:",
+                _BYPASS_FIX.format(vault=use.name),
             ],
             evidence=evidence,
             scan=scan,
@@ -708,8 +731,8 @@ async def _managed_route(
         ),
         fix=[
             _BYPASS_FIX.format(vault=use.name),
-            f"# or Purview portal > Management > Managed private endpoints > New: Key Vault {use.id}, then "
-            "approve it on the vault",
+            f"Or, in the Purview portal ({fixes.PURVIEW_PORTAL}): Management > Managed private endpoints > "
+            f"New: Key Vault {use.name}, then approve it on the vault.",
         ],
         evidence=evidence,
         scan=scan,
@@ -727,8 +750,8 @@ def _perimeter(use: VaultUse, evidence: dict[str, Any]) -> Finding:
             "Purview account."
         ),
         fix=[
-            "# Azure portal > Network security perimeters > the vault's perimeter > Inbound access rules: "
-            "admit the Purview account's subscription or managed identity"
+            f"In the Azure portal ({fixes.AZURE_PORTAL}): Network security perimeters > the vault's "
+            "perimeter > Inbound access rules: admit the Purview account's subscription or managed identity."
         ],
         evidence=evidence,
         scan=use.scan,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from checks import fixes
 from checks.check import Check, CheckMeta
 from checks.errors import GatewayError, NotFoundError
 from checks.gateways.api import SecretVersion
@@ -55,7 +56,10 @@ EXPIRY_WARNING = timedelta(days=14)
 BOT_LIST_PERMISSION = (
     "List on secrets (access policy `list`, or an RBAC role with secrets/readMetadata/action)"
 )
-PORTAL_CREDENTIAL = "# In the Purview portal: Data Map > Source management > Credentials > {credential}"
+PORTAL_CREDENTIAL = (
+    "In the Purview portal (https://web.purview.azure.com): Data Map > Source management > Credentials > "
+    "{credential}"
+)
 DATES_DOC = (
     "https://learn.microsoft.com/en-us/azure/key-vault/secrets/about-secrets#date-time-controlled-operations"
 )
@@ -95,13 +99,13 @@ def _names(secret: VaultSecret) -> str:
 def _value_note(secret: VaultSecret, version: str) -> str:
     return (
         "The bot never reads secret values: a person must check that the value is the current password "
-        f"or key for the source (`az keyvault secret show {_names(secret)} --version {version} "
-        "--query value -o tsv`)."
+        f"or key for the source, with Test connection on the scan in the Purview portal, which tries version "
+        f"{version} against the source without showing it."
     )
 
 
 def _new_version(secret: VaultSecret) -> str:
-    return f"az keyvault secret set {_names(secret)} --value '<the current password or key>'"
+    return fixes.wrap(f"az keyvault secret set {_names(secret)} --value '<the current password or key>'")
 
 
 @dataclass
@@ -123,7 +127,11 @@ def date_problems(secret: VaultSecret, v: SecretVersion, now: datetime) -> list[
             DateProblem(
                 EXPIRED,
                 f"version {v.version} expired on {human_time(v.expires)}",
-                [new_version, f"{base} --expires <new date>   # only if the value is still the source's"],
+                [
+                    new_version,
+                    "Or, only if the value is still the source's, extend the expiry:",
+                    fixes.wrap(f"{base} --expires <new date>"),
+                ],
                 since=v.expires,
             )
         )
@@ -184,7 +192,7 @@ def judge(
     pin_fix = (
         [
             PORTAL_CREDENTIAL.format(credential=secret.credential)
-            + ": after creating a new version, pin it (or leave the version empty for the latest)"
+            + ": after creating a new version, pin it (or leave the version empty for the latest)."
         ]
         if ref.secret_version
         else []
@@ -297,7 +305,7 @@ def _missing_version(secret: VaultSecret, evidence: dict[str, Any]) -> Finding:
             f"Credential {secret.credential} reads {what} of secret {ref.secret_name}, which does not exist "
             f"in Key Vault {secret.vault_name}: Key Vault answers 404 SecretNotFound."
         ),
-        fix=[listing, f"{portal}: set the secret version to one listed, or leave it empty for the latest"],
+        fix=[listing, f"{portal}: set the secret version to one listed, or leave it empty for the latest."],
         evidence={**evidence, BLOCKS_EVERY_RUN: True},
         scan=secret.scan,
     )
@@ -322,7 +330,7 @@ async def _secret_missing(target: Target, secret: VaultSecret) -> Finding:
         fix=[
             f'az keyvault secret list --vault-name {vault} --query "[].name" -o tsv',
             f"az keyvault secret set {_names(secret)} --value '<value>'",
-            PORTAL_CREDENTIAL.format(credential=secret.credential) + ": or correct the secret name",
+            PORTAL_CREDENTIAL.format(credential=secret.credential) + ": or correct the secret name.",
         ],
         evidence={**secret.evidence(), "softDeleted": False, BLOCKS_EVERY_RUN: True},
         scan=secret.scan,
@@ -370,8 +378,10 @@ def _missing_or_deleted(secret: VaultSecret, error: GatewayError) -> Finding:
         ),
         fix=[
             f"az keyvault secret list-deleted --vault-name {vault} --query \"[?name=='{ref.secret_name}']\"",
-            f"az keyvault secret recover {_names(secret)}   # if listed above",
-            f"az keyvault secret set {_names(secret)} --value '<value>'   # if not",
+            "If the command above lists it, recover it:",
+            f"az keyvault secret recover {_names(secret)}",
+            "If not, create it:",
+            f"az keyvault secret set {_names(secret)} --value '<value>'",
         ],
         evidence={
             **secret.evidence(),
@@ -418,8 +428,8 @@ _LINK_FIX = {
         "Management > Credentials > Manage Key Vault connections > New (with the vault's base URL)"
     ),
     "vault": (
-        "check the Key Vault connection's base URL against "
-        '`az keyvault list --query "[].properties.vaultUri" -o tsv`'
+        "check the Key Vault connection's base URL against the vault URIs that "
+        "`az keyvault list --query [].properties.vaultUri -o tsv` lists"
     ),
 }
 
@@ -429,7 +439,7 @@ def _broken_chain(outcome: ScanSecrets, error: MissingLinkError) -> Finding:
         Status.FAIL,
         f"Scan {outcome.scan}: {error.link.replace('-', ' ')} {error.name or '(unnamed)'} not found",
         detail=error.message[:1].upper() + error.message[1:] + ".",
-        fix=[f"# In the Purview portal: {_LINK_FIX[error.link]}"],
+        fix=[f"In the Purview portal (https://web.purview.azure.com): {_LINK_FIX[error.link]}."],
         evidence={"link": error.link, "name": error.name, "error": error.as_evidence()},
         scan=outcome.scan,
     )

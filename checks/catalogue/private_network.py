@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, TypeVar
 
-from checks import sections
+from checks import fixes, sections
 from checks.accounts import arm_name
 from checks.catalogue.reader_role import scope_of
 from checks.catalogue.scan_history import history
@@ -255,42 +255,54 @@ async def posture_of(facts: Facts, kind: SourceKind, resource: Json) -> Posture:
 
 def _private_fixes(kind: SourceKind, rid: str) -> list[str]:
     return [
-        "# keep the source private and give Purview a runtime that can reach it, either:",
-        "# (a) Purview portal > Data map > Integration runtimes > New > Azure (managed virtual network);",
-        f"#     Management > Managed private endpoints > New > target {rid}; approve it on the source;",
-        "#     edit the scan: Connect via integration runtime = that managed VNet IR",
-        "# (b) a self-hosted IR on a VM that resolves and reaches the source's private endpoint, and a",
-        "#     credential (service principal, account key or SQL login in Key Vault) on the scan",
+        "Keep the source private and give Purview a runtime that can reach it, (a) or (b):",
+        f"(a) In the Purview portal ({fixes.PURVIEW_PORTAL}): Data map > Integration runtimes > New > Azure "
+        f"(managed virtual network); Management > Managed private endpoints > New, target {arm_name(rid)}; "
+        "approve it on the source; edit the scan: Connect via integration runtime = that managed VNet IR.",
+        "(b) A self-hosted IR on a VM that resolves and reaches the source's private endpoint, and a "
+        "credential (service principal, account key or SQL login in Key Vault) on the scan "
+        "(https://learn.microsoft.com/en-us/purview/manage-integration-runtimes).",
     ]
 
 
 def _storage_firewall_fixes(rid: str, account_id: str, tenant: str) -> list[str]:
     name, rg = arm_name(rid), id_part(rid, "resourceGroups")
     return [
-        f"az storage account network-rule add --resource-group {rg} --account-name {name} "
-        f"--resource-id {account_id} --tenant-id {tenant}",
-        f"# or allow all trusted Microsoft services: az storage account update --resource-group {rg} "
-        f"--name {name} --bypass AzureServices",
+        fixes.wrap(
+            f"az storage account network-rule add --resource-group {rg} --account-name {name} "
+            f"--resource-id {account_id} --tenant-id {tenant}"
+        ),
+        "Or allow all trusted Microsoft services:",
+        fixes.wrap(f"az storage account update --resource-group {rg} --name {name} --bypass AzureServices"),
     ]
 
 
 def _service_firewall_fixes(kind: SourceKind, rid: str, ip_rules: list[str]) -> list[str]:
     """The service's own "allow Azure" switch (or a runtime that does not need it)."""
     name, rg = arm_name(rid), id_part(rid, "resourceGroups")
-    other = "# or keep the firewall closed and scan through a managed VNet IR or a self-hosted IR"
+    other = "Or keep the firewall closed and scan through a managed VNet IR or a self-hosted IR."
     if kind.resource_type == COSMOS_TYPE:
         # --ip-range-filter replaces the whole list: keep the existing ranges
         ranges = ",".join([*ip_rules, ANY_IP])
-        return [f'az cosmosdb update --resource-group {rg} --name {name} --ip-range-filter "{ranges}"', other]
+        return [
+            fixes.wrap(
+                f'az cosmosdb update --resource-group {rg} --name {name} --ip-range-filter "{ranges}"'
+            ),
+            other,
+        ]
     if kind.resource_type == SYNAPSE_TYPE:
         return [
-            f"az synapse workspace firewall-rule create --resource-group {rg} --workspace-name {name} "
-            f"--name {AZURE_SERVICES_RULE} --start-ip-address {ANY_IP} --end-ip-address {ANY_IP}",
+            fixes.wrap(
+                f"az synapse workspace firewall-rule create --resource-group {rg} --workspace-name {name} "
+                f"--name {AZURE_SERVICES_RULE} --start-ip-address {ANY_IP} --end-ip-address {ANY_IP}"
+            ),
             other,
         ]
     return [
-        f"az sql server firewall-rule create -g {rg} -s {name} -n {AZURE_SERVICES_RULE} "
-        f"--start-ip-address {ANY_IP} --end-ip-address {ANY_IP}",
+        fixes.wrap(
+            f"az sql server firewall-rule create -g {rg} -s {name} -n {AZURE_SERVICES_RULE} "
+            f"--start-ip-address {ANY_IP} --end-ip-address {ANY_IP}"
+        ),
         other,
     ]
 
@@ -512,7 +524,8 @@ async def _decide(target: Target, kind: SourceKind, scan: Json, rid: str) -> Fin
                     "supported there."
                 ),
                 fix=[
-                    "# Purview portal > Data map > Sources > the scan > Edit: Credential = one in Key Vault"
+                    f"In the Purview portal ({fixes.PURVIEW_PORTAL}): Data map > Sources > the scan > Edit: "
+                    "Credential = one in Key Vault."
                 ],
                 evidence=ev,
                 scan=name,
@@ -634,9 +647,9 @@ def _multi_scan(scope: str, scan: str, cov: Coverage, servers: list[Json] | Gate
         )
     names = ", ".join(arm_name(p) for p in private)
     fix = [
-        "# Purview portal > Data map > Sources > Register > Azure SQL Database, for each server:",
-        *(f"#   {p}" for p in private),
-        "# then New scan on it > Connect via integration runtime = a managed VNet or self-hosted IR",
+        f"In the Purview portal ({fixes.PURVIEW_PORTAL}): Data map > Sources > Register > Azure SQL "
+        f"Database, for each server ({names}), then New scan on it > Connect via integration runtime = a "
+        "managed VNet or self-hosted IR."
     ]
     why = (
         "A multi-source (subscription / resource group) scan fails for Azure SQL databases with 'Deny public "

@@ -28,7 +28,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from checks import rbac, sections
+from checks import fixes, rbac, sections
 from checks.accounts import arm_name
 from checks.check import Check, CheckMeta
 from checks.errors import GatewayError
@@ -128,9 +128,15 @@ def scope_label(scope: str) -> str:
 
 
 def _fix(subject: Subject, scope: str) -> str:
-    return (
-        f"az role assignment create --assignee-object-id {subject.identity.object_id} "
-        f"--assignee-principal-type {subject.principal_type} --role Reader --scope {scope}"
+    return fixes.command(
+        "az role assignment create",
+        [
+            ("--assignee-object-id", subject.identity.object_id),
+            ("--assignee-principal-type", subject.principal_type),
+            ("--role", "Reader"),
+            ("--scope", "$SCOPE"),
+        ],
+        variables={"SCOPE": scope},
     )
 
 

@@ -149,10 +149,19 @@ def _title(target: Target, scan: str, last: Json, status: Status, cls: Classific
     return f"{where} {verb} at {when}{cause}"
 
 
+def _explained(cls: Classification) -> str:
+    """Where the error is explained: the guide's section, or the Learn page of a section beyond the guide."""
+    page = sections.PAGES.get(cls.section)
+    if page is not None:
+        return f"Most likely explained by '{sections.title(cls.section)}': {page}"
+    return f"Most likely explained by the guide's section '{cls.section}'."
+
+
 def _detail(h: History, text: str, cls: Classification | None) -> str:
     lines: list[str] = []
     if h.failures:
-        lines.append(f"Failing since {fmt_time(h.failing_since)} ({h.failures} failed run(s) in a row).")
+        runs = "1 failed run" if h.failures == 1 else f"{h.failures} failed runs in a row"
+        lines.append(f"Failing since {fmt_time(h.failing_since)} ({runs}).")
     if h.last_success is not None:
         lines.append(f"Last success: {fmt_time(h.last_success)}.")
         if h.failures:
@@ -160,14 +169,11 @@ def _detail(h: History, text: str, cls: Classification | None) -> str:
     elif h.failures:
         lines.append("No successful run in the history the API returned.")
     if h.unfinished:
-        lines.append(f"{h.unfinished} newer run(s) not finished yet (queued, running or canceled).")
+        newer = "1 newer run is" if h.unfinished == 1 else f"{h.unfinished} newer runs are"
+        lines.append(f"{newer} not finished yet (queued, running or canceled).")
     if text:
         lines.append(f"Error: {text}")
-        lines.append(
-            f"Most likely explained by the guide's section '{cls.section}'."
-            if cls
-            else "The error text matched no known pattern."
-        )
+        lines.append(_explained(cls) if cls else "The error text matched no known pattern.")
     return "\n".join(lines)
 
 
@@ -178,7 +184,8 @@ def _scan_finding(
     if h.last is None:
         return META.skipped(
             f"Scan {scan} of {target.source_name} has no finished run",
-            f"{len(runs)} run(s) in the history, none finished: nothing to classify yet.",
+            f"{len(runs)} {'run' if len(runs) == 1 else 'runs'} in the history, none finished: nothing to "
+            "classify yet.",
             scan=scan,
         )
     status = _status_of(h.last)

@@ -19,7 +19,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from checks import rbac, sections
+from checks import fixes, rbac, sections
 from checks.accounts import arm_name
 from checks.catalogue import scan_history
 from checks.check import Check, CheckMeta
@@ -159,16 +159,36 @@ async def _read(facts: Facts, resource_id: str) -> Json | GatewayError:
 
 
 def _role_fix(identity: Identity, kind: SourceKind, scope: str) -> str:
-    return (
-        f"az role assignment create --assignee-object-id {identity.object_id} "
-        f'--assignee-principal-type ServicePrincipal --role "{kind.data_role}" --scope {scope}'
+    return fixes.command(
+        "az role assignment create",
+        [
+            ("--assignee-object-id", identity.object_id),
+            ("--assignee-principal-type", "ServicePrincipal"),
+            ("--role", kind.data_role),
+            ("--scope", "$SCOPE"),
+        ],
+        variables={"SCOPE": scope},
     )
 
 
+def _roles_held(grant: rbac.Grant) -> str:
+    """'it has Reader' / 'it has Owner, Reader' / 'it has no role': a title's short form (the detail
+    names the scopes)."""
+    names = list(dict.fromkeys(str(c.get("roleName")) for c in grant.considered if c.get("roleName")))
+    return f"it has {', '.join(names)}" if names else "it has no role"
+
+
 def _acl_fix(identity: Identity, account: str) -> str:
-    return (
-        f"az storage fs access show --account-name {account} --file-system <container> --path <folder> "
-        f"--auth-mode login  # {identity.object_id} needs --x on every folder from the root, r-- on files"
+    """Reading the ACLs: the identity needs Execute (--x) on every folder from the root, Read on files
+    (said in the finding's detail: a command step carries no comment)."""
+    return fixes.command(
+        "az storage fs access show",
+        [
+            ("--account-name", account),
+            ("--file-system", "<container>"),
+            ("--path", "<folder>"),
+            ("--auth-mode", "login"),
+        ],
     )
 
 
@@ -210,26 +230,46 @@ def _deny_owner(deny: dict[str, Any], identity: Identity) -> tuple[str, list[str
     oid = identity.object_id
     if "deploymentstacks" in text or "deployment stack" in text:
         return "a deployment stack", [
-            f"# deny assignment {name} comes from a deployment stack's deny settings: add {oid} to them",
-            "az stack group create --name <stack> --resource-group <rg> --template-file <its template> "
-            f"--deny-settings-mode <its mode> --action-on-unmanage <its setting> "
-            f"--deny-settings-excluded-principals {oid}",
+            f"Deny assignment {name} comes from a deployment stack's deny settings: add {oid} to its "
+            "excluded principals when you next deploy the stack "
+            "(https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/deployment-stacks).",
+            fixes.command(
+                "az stack group create",
+                [
+                    ("--name", "<stack>"),
+                    ("--resource-group", "<rg>"),
+                    ("--template-file", "<its template>"),
+                    ("--deny-settings-mode", "<its mode>"),
+                    ("--action-on-unmanage", "<its setting>"),
+                    ("--deny-settings-excluded-principals", oid),
+                ],
+            ),
         ]
     if "blueprint" in text:
         return "an Azure Blueprints assignment", [
-            f"# deny assignment {name} is a blueprint lock: in the blueprint assignment, add {oid} to "
-            "locks.excludedPrincipals (portal: Blueprints > Assigned blueprints > Update assignment)",
+            f"Deny assignment {name} is a blueprint lock: in the Azure portal (https://portal.azure.com), "
+            f"Blueprints > Assigned blueprints > Update assignment, add {oid} to locks.excludedPrincipals.",
         ]
     if "microsoft.solutions" in text or "managed application" in text or "managedapp" in text:
         return "a managed application", [
-            f"# deny assignment {name} protects a managed application's resources: only its publisher can "
-            f"exclude {oid}; ask them, or scan data outside the application's managed resource group",
+            f"Deny assignment {name} protects a managed application's resources: only its publisher can "
+            f"exclude {oid}; ask them, or scan data outside the application's managed resource group.",
         ]
     return "Azure (a managed application, blueprint or deployment stack)", [
-        f"# deny assignment {name} was created by Azure for a managed application, a blueprint lock or a "
-        f"deployment stack (its description says which): exclude {oid} there; it cannot be removed directly",
-        f'az rest --method get --url "https://management.azure.com{scope}/providers/'
-        f'Microsoft.Authorization/denyAssignments?api-version=2022-04-01&$filter=atScope()"',
+        f"Deny assignment {name} was created by Azure for a managed application, a blueprint lock or a "
+        f"deployment stack (its description, listed by the command below, says which): exclude {oid} there; "
+        "it cannot be removed directly.",
+        fixes.command(
+            "az rest",
+            [
+                ("--method", "get"),
+                (
+                    "--url",
+                    f"https://management.azure.com{scope}/providers/Microsoft.Authorization/denyAssignments"
+                    "?api-version=2022-04-01&$filter=atScope()",
+                ),
+            ],
+        ),
     ]
 
 
@@ -358,7 +398,11 @@ async def _not_granted(
     why_refused = (
         f" The newest run failed with {last.matched}: the storage account refused it." if refused else ""
     )
-    fix = [_role_fix(identity, kind, rid), *([_acl_fix(identity, account)] if hns else [])]
+    acl_step = (
+        f"Or grant it through ACLs: {identity.display_name} needs Execute on every folder from the root "
+        f"and Read on the files the scan reads; list them with the command below ({ACL_MODEL_URL})."
+    )
+    fix = [_role_fix(identity, kind, rid), *([acl_step, _acl_fix(identity, account)] if hns else [])]
     if partial:
         containers = _containers(partial)
         title = (
@@ -396,7 +440,7 @@ async def _not_granted(
     acl = f" {account} has a hierarchical namespace, but its ACLs do not grant it either." if hns else ""
     return META.finding(
         Status.FAIL,
-        f"{identity.display_name} cannot read blobs in {account}: no role grants {action}",
+        f"{identity.display_name} cannot read blobs in {account}: {_roles_held(grant)} but no data role",
         detail=(
             f"{who(identity)} holds {rbac.held_roles_text(grant)}. None of these grants the data action "
             f"{action} on {rid} (control-plane roles such as Owner, Contributor or Reader never grant data "
@@ -430,8 +474,10 @@ async def _shared_key(target: Target, scan: Json, cred: str, rid: str) -> Findin
                 "Reader)."
             ),
             fix=[
-                f"az storage account update --name {name} --resource-group {rg} "
-                "--allow-shared-key-access true"
+                fixes.command(
+                    "az storage account update",
+                    [("--name", name), ("--resource-group", rg), ("--allow-shared-key-access", "true")],
+                )
             ],
             evidence={**evidence, "blocksEveryRun": True},
             scan=name_,
@@ -460,7 +506,13 @@ async def _cosmos_key(target: Target, scan: str, cred: str, rid: str) -> Finding
             Status.FAIL,
             f"{name} has key authentication disabled, but scan {scan} uses account-key credential {cred}",
             detail=f"Cosmos DB account {rid} has disableLocalAuth=true: Purview's account key is rejected.",
-            fix=[f"az resource update --ids {rid} --set properties.disableLocalAuth=false"],
+            fix=[
+                fixes.command(
+                    "az resource update",
+                    [("--ids", "$ACCOUNT"), ("--set", "properties.disableLocalAuth=false")],
+                    variables={"ACCOUNT": rid},
+                )
+            ],
             evidence={**evidence, "blocksEveryRun": True},
             scan=scan,
         )
@@ -488,7 +540,8 @@ def _sql_user(identity: Identity, auth: ScanAuth) -> str:
 def _tsql(user: str, database: str | None) -> list[str]:
     where = f"database {database}" if database else "each database the scan reads"
     return [
-        f"-- connected to {where} as the server's Entra admin:",
+        f"Connected to {where} as the server's Entra admin (sqlcmd, SSMS or the portal's Query editor), "
+        "run these two statements:",
         f"CREATE USER [{user}] FROM EXTERNAL PROVIDER;",
         f"ALTER ROLE db_datareader ADD MEMBER [{user}];",
     ]
@@ -521,11 +574,16 @@ async def _entra_admin(facts: Facts, server: str) -> tuple[Json | None, str]:
 
 
 def _admin_fix(kind: SourceKind, server: str) -> str:
-    rg, name = id_part(server, "resourceGroups"), arm_name(server)
-    who_ = '--display-name "<Entra admin user or group>" --object-id <its object id>'
+    rg, name = id_part(server, "resourceGroups") or "<resource group>", arm_name(server)
+    who_: list[fixes.Arg] = [
+        ("--display-name", "<Entra admin user or group>"),
+        ("--object-id", "<its object id>"),
+    ]
     if kind.resource_type.lower() == "microsoft.sql/managedinstances":
-        return f"az sql mi ad-admin create --resource-group {rg} --mi {name} {who_}"
-    return f"az sql server ad-admin create --resource-group {rg} --server-name {name} {who_}"
+        return fixes.command("az sql mi ad-admin create", [("--resource-group", rg), ("--mi", name), *who_])
+    return fixes.command(
+        "az sql server ad-admin create", [("--resource-group", rg), ("--server-name", name), *who_]
+    )
 
 
 async def _sql(
@@ -710,9 +768,10 @@ async def _sql_login(target: Target, kind: SourceKind, scan: Json, auth: ScanAut
             "off."
         ),
         fix=[
-            f"-- either: edit scan {name} to use the managed identity of {target.account_name}, then:",
+            f"Either edit scan {name} to use the managed identity of {target.account_name} (Purview portal "
+            f"{fixes.PURVIEW_PORTAL}: Data Map > Sources > {target.source_name} > {name} > Edit), then:",
             *_tsql(target.account_name, database),
-            "# or allow SQL logins again:",
+            "Or allow SQL logins again:",
             _entra_only_fix(kind, server),
         ],
         evidence={**evidence, "blocksEveryRun": True},

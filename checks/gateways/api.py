@@ -120,6 +120,14 @@ class PurviewApi(Protocol):
     async def integration_runtime(self, name: str) -> Json: ...
     async def integration_runtime_status(self, name: str) -> Json: ...
     async def managed_private_endpoints(self, vnet: str) -> list[Json]: ...
+    async def scan_trigger(self, data_source: str, scan: str) -> Json:
+        """`GET …/scans/{scan}/triggers/default`: the scan's schedule; `NotFoundError` when it has none."""
+        ...
+
+    async def collections(self) -> list[Json]:
+        """The account's collections (account data plane, `GET {account}/account/collections`), every page:
+        `name`, `friendlyName`, `parentCollection.referenceName`."""
+        ...
 
 
 class ArmApi(Protocol):
@@ -192,6 +200,12 @@ class KeyVaultApi(Protocol):
 class GraphApi(Protocol):
     async def service_principal_by_app_id(self, app_id: str) -> Json | None: ...
     async def user_by_upn(self, upn: str) -> Json | None: ...
+    async def application_by_app_id(self, app_id: str) -> Json | None:
+        """The app registration (Graph `application`) with its credentials' metadata (`passwordCredentials`,
+        `keyCredentials`: keyId, displayName, startDateTime, endDateTime; never a secret); None when the
+        tenant has no app registration with that app id (a multi-tenant app registered elsewhere)."""
+        ...
+
     async def transitive_group_ids(self, object_id: str) -> frozenset[str]:
         """Lower-case ids of the groups a service principal, user or group is in, directly or nested.
 

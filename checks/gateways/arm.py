@@ -46,6 +46,14 @@ API_VERSIONS: dict[str, str] = {
     "microsoft.synapse/workspaces/firewallrules": "2021-06-01",
     "microsoft.synapse/workspaces/azureadonlyauthentications": "2021-06-01",
     "microsoft.network/privateendpoints": "2023-09-01",
+    # a private endpoint's DNS zone groups (privateDnsZoneConfigs[].properties.{privateDnsZoneId,recordSets})
+    "microsoft.network/privateendpoints/privatednszonegroups": "2023-09-01",
+    # private DNS (specification/privatedns/…/stable/2024-06-01): zones, A record sets, virtual network links
+    "microsoft.network/privatednszones": "2024-06-01",
+    "microsoft.network/privatednszones/a": "2024-06-01",
+    "microsoft.network/privatednszones/virtualnetworklinks": "2024-06-01",
+    # a Purview account's managed Event Hubs namespace (its privateEndpointConnections, group `namespace`)
+    "microsoft.eventhub/namespaces": "2024-01-01",
     "microsoft.documentdb/databaseaccounts": "2024-11-15",
     "microsoft.keyvault/vaults": "2022-07-01",
     "microsoft.purview/accounts": "2021-12-01",

@@ -17,6 +17,7 @@ from checks.gateways.arm import ArmGateway
 from checks.gateways.endpoints import AzureEndpoints
 from checks.gateways.graph import GraphGateway
 from checks.gateways.keyvault import KeyVaultGateway
+from checks.gateways.monitor import MonitorGateway
 from checks.gateways.pipeline import (
     CallObserver,
     GuardedCredential,
@@ -82,6 +83,12 @@ class AzureClients:
             ),
             call_timeout=timeout,
         )
+        self.monitor = MonitorGateway(  # the Activity Log: an ARM read with its own pipeline
+            arm_pipeline_client(
+                endpoints.arm_url, self._credential, endpoints.arm_scope, session, retry, arm
+            ),
+            call_timeout=timeout,
+        )
         self._purview: dict[str, PurviewGateway] = {}
 
     @classmethod
@@ -120,7 +127,13 @@ class AzureClients:
         return self._purview[key]
 
     def gateways(self, account: str) -> Gateways:
-        return Gateways(purview=self.purview(account), arm=self.arm, keyvault=self.keyvault, graph=self.graph)
+        return Gateways(
+            purview=self.purview(account),
+            arm=self.arm,
+            keyvault=self.keyvault,
+            graph=self.graph,
+            monitor=self.monitor,
+        )
 
     async def close(self) -> None:
         """Close the SDK clients and pipelines; the shared session and the credential stay open."""
@@ -129,6 +142,7 @@ class AzureClients:
             await gateway.close()
         await self.keyvault.close()
         await self.graph.close()
+        await self.monitor.close()
         await self.arm.close()
 
     async def __aenter__(self) -> AzureClients:

@@ -13,6 +13,7 @@ from checks.gateways.pipeline import MAX_PAGES, Call, Client, guarded, page_item
 log = logging.getLogger(__name__)
 
 PERMISSION = "Microsoft Graph Application.Read.All / User.Read.All"
+APPLICATION_PERMISSION = "Microsoft Graph Application.Read.All (application permission)"
 
 # Group membership by object id. `directoryObject` has no `transitiveMemberOf` in v1.0 (its only
 # membership calls are POST getMemberGroups / checkMemberGroups, which need Directory.Read.All for an
@@ -51,6 +52,29 @@ class GraphGateway:
         call = Call(f"find service principal of app {app_id} in Microsoft Graph", PERMISSION)
         url = self._client.format_url("/v1.0/servicePrincipals")
         params = {"$filter": f"appId eq '{_odata_string(app_id)}'", "$select": "id,appId,displayName"}
+        try:
+            doc = await guarded(
+                call, self._timeout, lambda: send_json(self._client, call, "GET", url, params)
+            )
+        except NotFoundError:
+            return None
+        items = page_items(doc)
+        return items[0] if items else None
+
+    async def application_by_app_id(self, app_id: str) -> Json | None:
+        """`GET /v1.0/applications?$filter=appId eq '…'`: the app registration's credential metadata.
+
+        Graph never returns a secret's value on a read (`secretText` is only in addPassword's answer):
+        https://learn.microsoft.com/graph/api/resources/passwordcredential
+        Least privileged application permission: Application.Read.All
+        (https://learn.microsoft.com/graph/api/application-list).
+        """
+        call = Call(f"read app registration {app_id} in Microsoft Graph", APPLICATION_PERMISSION)
+        url = self._client.format_url("/v1.0/applications")
+        params = {
+            "$filter": f"appId eq '{_odata_string(app_id)}'",
+            "$select": "id,appId,displayName,passwordCredentials,keyCredentials",
+        }
         try:
             doc = await guarded(
                 call, self._timeout, lambda: send_json(self._client, call, "GET", url, params)

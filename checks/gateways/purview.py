@@ -14,6 +14,11 @@ PERMISSION = (
     " (Data Source Administrator or Data Reader on the collection)"
 )
 _OLDEST = datetime.min.replace(tzinfo=UTC)
+COLLECTIONS_API_VERSION = "2019-11-01-preview"
+COLLECTIONS_PERMISSION = (
+    "a Purview collection role on the root collection (Data Source Administrator or Data Reader) to read"
+    " the collection tree"
+)
 
 
 def _q(name: str) -> str:
@@ -91,6 +96,23 @@ class PurviewGateway:
     async def managed_private_endpoints(self, vnet: str) -> list[Json]:
         path = f"/managedvirtualnetworks/{_q(vnet)}/managedprivateendpoints"
         return await self._list(path, f"managed private endpoints of {vnet}")
+
+    async def scan_trigger(self, data_source: str, scan: str) -> Json:
+        """The scan's one trigger, `default`: recurrence, state (Enabled / Disabled), lastScheduled.
+        https://learn.microsoft.com/en-us/rest/api/purview/scanningdataplane/triggers/get
+        """
+        path = f"/datasources/{_q(data_source)}/scans/{_q(scan)}/triggers/default"
+        return await self._get(path, f"schedule of scan {data_source}/{scan}")
+
+    async def collections(self) -> list[Json]:
+        """The account data plane's collection list (not under `/scan`), api-version 2019-11-01-preview:
+        https://learn.microsoft.com/rest/api/purview/accountdataplane/collections/list-collections
+        (endpoint `https://{account}.purview.azure.com/account/`); any collection role can read it."""
+        call = Call(f"list Purview collections (account {self.account})", COLLECTIONS_PERMISSION)
+        url = self._client.format_url("/account/collections")
+        return await guarded(
+            call, self._timeout, lambda: get_pages(self._client, call, url, COLLECTIONS_API_VERSION)
+        )
 
 
 def _params() -> dict[str, str]:

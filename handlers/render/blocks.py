@@ -1,7 +1,7 @@
 """Reports as Slack Block Kit: one import for the handlers and the CLI (`--format blocks`).
 
-The parent message (progress, then summary) is built in handlers.render.summary, the thread replies in
-handlers.render.findings; all are pure functions returning payload dicts that slack_sdk validated.
+The parent message (progress, then the verdict) is built in handlers.render.summary, the thread replies
+in handlers.render.findings; all are pure functions returning payload dicts that slack_sdk validated.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def report_payload(
     report: Report, *, scan: str | None = None, changes: Changes | None = None
 ) -> dict[str, Any]:
     """`{"summary": Message, "thread": [Message, …]}`: everything the bot would post for `report`."""
+    value = rerun_value(report, scan=scan)
     return {
-        "summary": summary_message(report),
-        "thread": thread_messages(report, rerun_value=rerun_value(report, scan=scan), changes=changes),
+        "summary": summary_message(report, rerun_value=value),
+        "thread": thread_messages(report, rerun_value=value, changes=changes),
     }

@@ -24,14 +24,29 @@ VALUE_LIMIT = 2000  # Slack's maximum for a button's value
 NAME_LIMIT = 256
 VERSION = 1
 _KEYS = {"v", "s", "a", "c", "p", "t"}
+BACKGROUND = frozenset({"scan-history"})
+"""Checks that describe the scan's own runs: context for the others, never a problem that is "fixed" or
+"new" (a Re-run after the fix must not call the old failed run a problem)."""
 
 FindingKey = str
 """A problem's compact identity: `check|scan|status` (scan empty when the finding is about no scan)."""
 
 
 @dataclass(frozen=True)
+class Change:
+    """One problem (check and scan) then and now: `before` None = new, `after` None = fixed, both set and
+    different = one change of status (a fail that became a warn), equal = still there."""
+
+    check: str
+    scan: str | None
+    before: Status | None
+    after: Status | None
+
+
+@dataclass(frozen=True)
 class Changes:
-    """Labels such as `source-access (weekly)`; `partial` when the previous problems were not all known."""
+    """Labels such as `source-access (weekly)`; `partial` when the previous problems were not all known.
+    `items` holds the same comparison as data, for renderers that name the findings."""
 
     fixed: list[str] = field(default_factory=list)
     new: list[str] = field(default_factory=list)
@@ -39,10 +54,11 @@ class Changes:
     partial: bool = False
     since: datetime | None = None
     """When the compared report was made, if it came from the store ("since the last check at …")."""
+    items: list[Change] = field(default_factory=list, compare=False)
 
     @property
     def changed(self) -> bool:
-        return bool(self.fixed or self.new)
+        return bool(self.fixed or self.new or any(i.before is not i.after for i in self.items))
 
 
 @dataclass(frozen=True)
@@ -102,12 +118,14 @@ def compare_keys(
     since: datetime | None = None,
 ) -> Changes:
     """`compare` on two lists of finding keys (both valid: see `split_key`)."""
-    before = _worst_by_problem(split_key(k) for k in previous)
-    after = _worst_by_problem(split_key(k) for k in current)
+    before = _worst_by_problem(k for k in map(split_key, previous) if k[0] not in BACKGROUND)
+    after = _worst_by_problem(k for k in map(split_key, current) if k[0] not in BACKGROUND)
     fixed = [label(*p) for p in before if p not in after]
     new = [label(*p) for p in after if p not in before]
     still = [_still(p, before[p], after[p]) for p in after if p in before]
-    return Changes(fixed=fixed, new=new, still=still, partial=partial, since=since)
+    items = [Change(*p, before=before[p], after=after.get(p)) for p in before]
+    items += [Change(*p, before=None, after=after[p]) for p in after if p not in before]
+    return Changes(fixed=fixed, new=new, still=still, partial=partial, since=since, items=items)
 
 
 def stored_finding_keys(report: Mapping[str, Any]) -> list[FindingKey]:

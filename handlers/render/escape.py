@@ -10,6 +10,10 @@ characters. Code spans and blocks render their content literally already: there 
 as they are (a command stays copy-pasteable) and only backticks that could close the fence are replaced.
 Bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C), which would show text
 reversed, are made visible everywhere (`[U+202E]`).
+
+Text objects are not `verbatim`, so that URLs in Azure's error texts become links; Slack then also reads
+bare `@channel`, `@here` or `@name` words as mentions, so an `@` that starts a word in untrusted prose
+becomes a look-alike (FULLWIDTH COMMERCIAL AT). An `@` inside a word (`dana@contoso.com`) stays.
 """
 
 from __future__ import annotations
@@ -33,13 +37,25 @@ _BIDI = str.maketrans({c: f"[U+{ord(c):04X}]" for c in BIDI_CONTROLS})
 _FENCE_RUN = re.compile(r"`{3,}")
 _QUOTED = re.compile(r"(`[^`\n]+`)")
 _ENTITY_MAX = len("&amp;")
+# an `@` that starts a word: with `verbatim` off Slack would read `@here`, `@channel`, `@dana` as mentions
+_MENTION = re.compile(r"(?<![\w.+-])@(?=\w)")
+_AT_LOOKALIKE = "\uff20"
+# a URL in untrusted text (Slack links it, `verbatim` being off): kept as typed but for entities, so `_`
+# or `~` in it still lead where the text says; trailing punctuation and formatting stay outside it
+_URL = re.compile(r"(https?://[^\s<>|\"'`]*[^\s<>|\"'`.,;:!?)*_~])")
 
 
 def escape(text: str) -> str:
     """Untrusted text for mrkdwn prose, shown exactly as it is: `&`, `<`, `>` as entities (nobody is
     pinged, no link forged), formatting characters as look-alikes, direction controls made visible."""
-    escaped = _QUOTE.sub(rf"\1{_QUOTE_LOOKALIKE}", _entities(text))
-    return escaped.translate(_MRKDWN)
+    parts = _URL.split(text)
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:  # a URL: only entities, so the link Slack makes of it goes where the text says
+            out.append(_entities(part))
+        else:
+            out.append(_MENTION.sub(_AT_LOOKALIKE, _entities(part).translate(_MRKDWN)))
+    return _QUOTE.sub(rf"\1{_QUOTE_LOOKALIKE}", "".join(out))
 
 
 def escape_quoted(text: str) -> str:

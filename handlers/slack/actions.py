@@ -18,10 +18,11 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from checks.diagnose import NameNotFoundError
 from handlers.diagnosis import AccountError, reason_of, resolve_account
-from handlers.render.changes import parse_rerun_value
+from handlers.render.changes import RerunRequest, parse_rerun_value
 from handlers.render.escape import escape
 from handlers.render.texts import not_found_text
 from handlers.slack.admission import Refused, Ticket
+from handlers.slack.alert_threads import alert_thread, recheck_alert
 from handlers.slack.deps import Deps
 from handlers.slack.gate import admit, ours
 from handlers.slack.posting import respond_text
@@ -103,6 +104,8 @@ class RerunAction:
         if refusal:
             await respond_text(respond, escape(refusal))
             return
+        if await self._in_alert_thread(body, action, context, respond, ticket):
+            return
         try:
             rerun = parse_rerun_value(action.get("value"))
             account = resolve_account(rerun.account, deps.service.accounts)
@@ -138,6 +141,39 @@ class RerunAction:
                 )
             except NameNotFoundError as error:  # renamed or deleted since the report
                 await respond_text(respond, not_found_text(error))
+
+    async def _in_alert_thread(
+        self,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+        ticket: Ticket | None,
+    ) -> bool:
+        """A click in an automatic post's thread (or on its parent): re-check that post's sources and
+        answer in its thread, never editing the parent (its metadata is the restart dedupe's). True when
+        it was one."""
+        deps = self._deps
+        container = body.get("container") or {}
+        channel = _channel(body)
+        message = body.get("message") or {}
+        if container.get("is_ephemeral") or not channel:
+            return False
+        if message.get("parent_user_id") not in (None, context.bot_user_id):
+            return False  # someone else's thread: not an automatic post
+        thread_ts = str(message.get("thread_ts") or container.get("thread_ts") or container.get("message_ts"))
+        thread = await alert_thread(deps, channel, thread_ts)
+        if thread is None:
+            return False
+        previous: RerunRequest | None
+        try:
+            previous = parse_rerun_value(action.get("value"))
+        except ValueError:
+            previous = None  # the parent's Re-check: no earlier report of this button
+        user = (body.get("user") or {}).get("id")
+        async with deps.runner.slots.turn(on_release=ticket.release if ticket else None):
+            await recheck_alert(deps, thread, user, previous=previous, respond=respond)
+        return True
 
     async def _summary_message(
         self, request: Request, channel: str, thread_ts: str, message: dict[str, Any], bot_user_id: str | None

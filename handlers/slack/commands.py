@@ -28,6 +28,7 @@ from handlers.render.runs import runs_text, sources_text
 from handlers.render.texts import not_found_text
 from handlers.slack.access import CHANNEL_REFUSED
 from handlers.slack.admission import Refused, Ticket
+from handlers.slack.changes_command import answer_changes
 from handlers.slack.deps import Deps
 from handlers.slack.gate import admit, ours
 from handlers.slack.parse import (
@@ -38,9 +39,12 @@ from handlers.slack.parse import (
     Help,
     ListSources,
     ListWatches,
+    MuteSource,
     RemoveWatch,
     Runs,
+    UnmuteSource,
     UsageError,
+    WhatChanged,
     parse_command,
 )
 from handlers.slack.posting import ChannelUnreachable, respond_text
@@ -50,7 +54,7 @@ from handlers.slack.watch_commands import WatchCommands, channel_ref, scope_text
 log = logging.getLogger(__name__)
 
 # the kinds of command that read Azure: admitted (or turned away) in the ack
-ADMITTED_KINDS = frozenset({"check", "runs", "list"})
+ADMITTED_KINDS = frozenset({"check", "runs", "list", "changes"})
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,12 @@ def decide(payload: dict[str, Any], deps: Deps) -> Decision:
         account = command.account  # a watch of an account configured no more can still be removed
     if isinstance(command, Runs):
         return Decision(f"Reading the latest runs of {escape(command.source)}…", "runs", command, account)
+    if isinstance(command, WhatChanged):
+        return Decision(f"Reading what changed on {escape(command.source)}…", "changes", command, account)
+    if isinstance(command, MuteSource):
+        return Decision(f"Muting {code(command.source)}…", "mute", command, account)
+    if isinstance(command, UnmuteSource):
+        return Decision(f"Unmuting {code(command.source)}…", "unmute", command, account)
     if isinstance(command, AddWatch | RemoveWatch):
         scope = scope_text(account, command.collection, command.source)
         if isinstance(command, AddWatch):
@@ -160,10 +170,16 @@ class SlashCommand:
                     await respond_text(respond, await self._watches.remove(work, account, channel, user))
                 case ListWatches() as work:
                     await respond_text(respond, await self._watches.show(channel, every=work.every))
+                case MuteSource() as work:
+                    await respond_text(respond, await self._watches.mute(work, account, channel, user))
+                case UnmuteSource() as work:
+                    await respond_text(respond, await self._watches.unmute(work, account, channel, user))
                 case ListSources() as work:
                     await self._list(work, respond)
                 case Runs() as work:
                     await self._runs(work, account, respond)
+                case WhatChanged() as work:
+                    await answer_changes(self._deps, work, account, respond)
                 case Check() as work:
                     request = Request(work.source, account, work.scan, user)
                     await self._check(request, channel, respond, ticket)

@@ -23,6 +23,7 @@ from handlers.render.escape import escape, escape_quoted
 from handlers.render.texts import not_found_text
 from handlers.slack.access import CHANNEL_REFUSED
 from handlers.slack.admission import Refused, Ticket
+from handlers.slack.alert_threads import alert_thread, recheck_alert
 from handlers.slack.deps import Deps
 from handlers.slack.gate import admit, ours
 from handlers.slack.parse import MENTION_USAGE, Check, Help, Recheck, UsageError, parse_mention
@@ -175,6 +176,10 @@ class Mentions:
 
     async def _recheck(self, channel: str, thread_ts: str, user: str | None, bot_user_id: str | None) -> None:
         deps = self._deps
+        alert = await alert_thread(deps, channel, thread_ts)
+        if alert is not None:  # an automatic post: its sources, answered in its thread, parent untouched
+            await recheck_alert(deps, alert, user)
+            return
         found = await find_report(deps.client, channel=channel, thread_ts=thread_ts, bot_user_id=bot_user_id)
         if found is None:
             await self._reply(channel, thread_ts, NO_REPORT)

@@ -22,6 +22,10 @@ too (the on-call channel still gets them)
 `{COMMAND} unwatch [ACCOUNT] [--collection NAME | --source NAME] [--channel CHANNEL]`  stop that; another \
 channel's watch from the on-call channel or as an admin
 `{COMMAND} watches [--all]`  what this channel (or every channel) watches, only to you
+`{COMMAND} mute SOURCE [ACCOUNT] DURATION`  hold back the automatic posts of a source's failures for \
+30m, 4h, 2d… (they are still recorded); `{COMMAND} unmute SOURCE [ACCOUNT]` ends it
+`{COMMAND} changes SOURCE [ACCOUNT] [7d]`  who changed what on the source's resources since its last good \
+scan (or in the last 7 days), likely triggers first, only to you
 `{COMMAND} help`  this text
 *Examples*
 `{COMMAND} sales-adls`
@@ -111,10 +115,56 @@ class ListWatches:
     every: bool = False
 
 
-Command = Help | ListSources | Runs | Check | AddWatch | RemoveWatch | ListWatches
+@dataclass(frozen=True)
+class MuteSource:
+    """`mute SOURCE [ACCOUNT] DURATION`: the source's automatic failure posts held back for `seconds`."""
+
+    source: str
+    seconds: int
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class UnmuteSource:
+    """`unmute SOURCE [ACCOUNT]`."""
+
+    source: str
+    account: str | None = None
+
+
+MAX_MUTE_SECONDS = 30 * 86400
+_DURATION = re.compile(r"^(\d{1,6})([mhd])$", re.IGNORECASE)
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class WhatChanged:
+    """`changes SOURCE [ACCOUNT] [7d]`: who changed what on the source's resources (issue 11); `days`
+    None: since the last good scan."""
+
+    source: str
+    account: str | None = None
+    days: int | None = None
+
+
+MAX_CHANGES_DAYS = 90  # the Activity Log's retention
+_DAYS = re.compile(r"^(\d{1,3})d$", re.IGNORECASE)
+
+Command = (
+    Help
+    | ListSources
+    | Runs
+    | Check
+    | AddWatch
+    | RemoveWatch
+    | ListWatches
+    | MuteSource
+    | UnmuteSource
+    | WhatChanged
+)
 MentionCommand = Help | Check | Recheck
 
-_SUBCOMMANDS = {"help", "list", "runs", "check", "watch", "unwatch", "watches"}
+_SUBCOMMANDS = {"help", "list", "runs", "check", "watch", "unwatch", "watches", "mute", "unmute", "changes"}
 _SCOPE_OPTIONS = ("--collection", "--source")
 _CHANNEL_OPTION = "--channel"
 
@@ -162,7 +212,44 @@ def parse_command(text: str) -> Command:
                 "`watches` takes only `--all` (it lists this channel's watches, or every channel's)"
             )
         return ListWatches(every=bool(every))
+    if head == "changes":
+        return parse_changes(rest)
+    if head == "mute":
+        return parse_mute(rest)
+    if head == "unmute":
+        _no_options(rest, "unmute")
+        if not rest or len(rest) > 2:
+            raise UsageError("`unmute` needs a SOURCE: `unmute SOURCE [ACCOUNT]`")
+        return UnmuteSource(rest[0], rest[1] if len(rest) > 1 else None)
     return parse_check(words)
+
+
+def parse_changes(words: list[str]) -> WhatChanged:
+    """`SOURCE [ACCOUNT] [DAYS]`, DAYS like `7d` (1 to 90: the Activity Log keeps 90 days)."""
+    _no_options(words, "changes")
+    days: int | None = None
+    if words and (match := _DAYS.match(words[-1])):
+        days = int(match.group(1))
+        if not 0 < days <= MAX_CHANGES_DAYS:
+            raise UsageError("`changes` looks back 1 to 90 days (the Activity Log keeps 90)")
+        words = words[:-1]
+    if not words or len(words) > 2:
+        raise UsageError("`changes` needs a SOURCE: `changes SOURCE [ACCOUNT] [7d]`")
+    return WhatChanged(words[0], words[1] if len(words) > 1 else None, days)
+
+
+def parse_mute(words: list[str]) -> MuteSource:
+    """`SOURCE [ACCOUNT] DURATION`, DURATION a number and `m`, `h` or `d` (at most 30 days)."""
+    _no_options(words, "mute")
+    if len(words) < 2 or len(words) > 3:
+        raise UsageError("`mute` needs a SOURCE and a DURATION: `mute SOURCE [ACCOUNT] 4h`")
+    duration = _DURATION.match(words[-1])
+    if duration is None:
+        raise UsageError(f"`{_clip(words[-1])}` is not a duration: give minutes, hours or days (30m, 4h, 2d)")
+    seconds = int(duration.group(1)) * _UNIT_SECONDS[duration.group(2).lower()]
+    if not 0 < seconds <= MAX_MUTE_SECONDS:
+        raise UsageError("a mute lasts from 1 minute to 30 days")
+    return MuteSource(words[0], seconds, words[1] if len(words) == 3 else None)
 
 
 def parse_mention(text: str) -> MentionCommand:

@@ -30,10 +30,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.render.escape import code
+from handlers.render.summary import RERUN_ACTION_ID
 
 log = logging.getLogger(__name__)
 
 REPORT_EVENT = "purview_report"
+FINDINGS_EVENT = "purview_findings"  # a findings message of a report: a Re-check edits it in place
 POST_EVENT = "purview_post"  # the metadata of a post that carries nothing else than its id
 POST_ID = "post_id"
 # error codes the Web API client gives a call Slack did not answer (HTTP status 0)
@@ -119,6 +121,12 @@ def report_metadata(source: str, account: str, scan: str | None) -> dict[str, An
     """The parent message's metadata; Slack payload values cannot be null, so no scan is ""."""
     payload = {"source": source, "account": account, "scan": scan or ""}
     return {"event_type": REPORT_EVENT, "event_payload": payload}
+
+
+def findings_metadata(source: str, account: str, scan: str | None, page: int) -> dict[str, Any]:
+    """A findings message's metadata: which report and which of its pages, so a Re-check edits it."""
+    payload = {"source": source, "account": account, "scan": scan or "", "page": page}
+    return {"event_type": FINDINGS_EVENT, "event_payload": payload}
 
 
 def with_post_id(metadata: dict[str, Any] | None, post_id: str) -> dict[str, Any]:
@@ -256,6 +264,27 @@ async def update_message(
     await client.chat_update(**kwargs)
 
 
+async def edit_message(
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    ts: str,
+    message: Message,
+    metadata: dict[str, Any] | None = None,
+    failing: str = "could not be updated",
+) -> Exception | None:
+    """`update_message` with `message`, for callers that go on either way: the error, logged with
+    "the report message TS in CHANNEL {failing}", is returned rather than raised."""
+    try:
+        await update_message(
+            client, channel=channel, ts=ts, text=message["text"], blocks=message["blocks"], metadata=metadata
+        )
+    except Exception as error:
+        log.warning("the report message %s in %s %s: %s", ts, channel, failing, error)
+        return error
+    return None
+
+
 async def post_thread(
     client: AsyncWebClient, *, channel: str, thread_ts: str, messages: Sequence[Message]
 ) -> list[tuple[int, Exception]]:
@@ -271,6 +300,7 @@ async def post_thread(
                 thread_ts=thread_ts,
                 text=message["text"],
                 blocks=message.get("blocks"),
+                metadata=message.get("metadata"),
             )
         except Exception as error:
             log.warning(
@@ -286,10 +316,19 @@ async def post_thread(
 
 
 def summary_in_thread(summary: Message, reason: str) -> Message:
-    """The summary as a thread reply, saying why the message above still says "Checking…"."""
+    """The summary as a thread reply, saying why the message above still says "Checking…". Its Re-check
+    button stays at the end of the findings (the reply is not the report's last message)."""
     note = f"⚠️ The message above could not be updated ({reason}); here is the summary."
-    context = {"type": "context", "elements": [{"type": "mrkdwn", "text": note, "verbatim": True}]}
-    return {"text": summary["text"], "blocks": [*summary.get("blocks", []), context][:50]}
+    context = {"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}
+    blocks = [_without_rerun(b) for b in summary.get("blocks", [])]
+    return {"text": summary["text"], "blocks": [*(b for b in blocks if b), context][:50]}
+
+
+def _without_rerun(block: dict[str, Any]) -> dict[str, Any] | None:
+    if block.get("type") != "actions":
+        return block
+    elements = [e for e in block.get("elements") or [] if e.get("action_id") != RERUN_ACTION_ID]
+    return {**block, "elements": elements} if elements else None
 
 
 def missing_text(failed: int, total: int, reason: str) -> str:
@@ -317,37 +356,22 @@ async def finish_report(
     asker's response_url, when there is one) when that fails too or nothing reached the thread, in
     which case the report itself goes there. Never raises.
     """
-    update_error: Exception | None = None
-    try:
-        await update_message(
-            client,
-            channel=channel,
-            ts=summary_ts,
-            text=summary["text"],
-            blocks=summary["blocks"],
-            metadata=metadata,
-        )
-    except Exception as error:
-        log.warning("the report message %s in %s could not be updated: %s", summary_ts, channel, error)
-        update_error = error
+    update_error = await edit_message(
+        client, channel=channel, ts=summary_ts, message=summary, metadata=metadata
+    )
     messages = list(thread)
     if update_error is not None:
         messages.insert(0, summary_in_thread(summary, failure_text(update_error)))
     failures = await post_thread(client, channel=channel, thread_ts=thread_ts, messages=messages)
-    if update_error is not None:
-        try:  # chat.update is idempotent: Slack may take it now
-            await update_message(
-                client,
-                channel=channel,
-                ts=summary_ts,
-                text=summary["text"],
-                blocks=summary["blocks"],
-                metadata=metadata,
-            )
-        except Exception as error:
-            log.warning(
-                "the report message %s in %s still could not be updated: %s", summary_ts, channel, error
-            )
+    if update_error is not None:  # chat.update is idempotent: Slack may take it now
+        await edit_message(
+            client,
+            channel=channel,
+            ts=summary_ts,
+            message=summary,
+            metadata=metadata,
+            failing="still could not be updated",
+        )
     if not failures:
         return
     reason = failure_text(failures[0][1])
@@ -400,3 +424,79 @@ async def respond_report(
 async def respond_text(respond: Respond, text: str) -> None:
     """An ephemeral answer through response_url; `text` must already be escaped."""
     await respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+async def findings_in_thread(
+    client: AsyncWebClient, *, channel: str, thread_ts: str, source: str, account: str
+) -> list[str]:
+    """The ts of the latest findings messages of `source` in the thread, page by page (empty when there
+    are none, or the thread cannot be read: then a Re-check posts its findings anew)."""
+    groups: list[list[str]] = []
+    try:
+        async for message in history(client, channel, oldest=0.0, thread_ts=thread_ts):
+            _group_findings(message, source, account, groups)
+    except Exception as error:  # unreadable (no answer, a dropped connection): post the findings anew
+        log.warning("the findings in thread %s of %s could not be read: %s", thread_ts, channel, error)
+        return []
+    return groups[-1] if groups else []
+
+
+def _group_findings(message: dict[str, Any], source: str, account: str, groups: list[list[str]]) -> None:
+    """Add a findings message of `source` to `groups` (a new group at its page 0)."""
+    metadata = message.get("metadata")
+    if not isinstance(metadata, dict) or metadata.get("event_type") != FINDINGS_EVENT:
+        return
+    payload = metadata.get("event_payload")
+    if not isinstance(payload, dict) or (payload.get("source"), payload.get("account")) != (source, account):
+        return
+    if payload.get("page") == 0 or not groups:
+        groups.append([])
+    if message.get("ts"):
+        groups[-1].append(str(message["ts"]))
+
+
+async def replace_thread(
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    thread_ts: str,
+    old: Sequence[str],
+    messages: Sequence[Message],
+) -> list[tuple[int, Exception]]:
+    """The findings edited in place: message i replaces the old message i (chat.update is idempotent, so
+    a failed edit is tried once more); more messages are posted, old ones left over say they were
+    replaced. Returns what could not be edited or posted, as `post_thread` does; an edit that failed is
+    not posted anew (Slack may have taken it: a second copy would end in a second Re-check button)."""
+    failures: list[tuple[int, Exception]] = []
+    for index, message in enumerate(messages):
+        if index >= len(old):
+            failures += [
+                (index, e)
+                for _, e in await post_thread(
+                    client, channel=channel, thread_ts=thread_ts, messages=[message]
+                )
+            ]
+            continue
+        for attempt in (1, 2):
+            try:
+                await update_message(
+                    client,
+                    channel=channel,
+                    ts=old[index],
+                    text=message["text"],
+                    blocks=message.get("blocks"),
+                    metadata=message.get("metadata"),
+                )
+                break
+            except Exception as error:
+                log.warning("findings message %s in %s not edited (%s)", old[index], channel, error)
+                if attempt == 2:
+                    failures.append((index, error))
+    for ts in old[len(messages) :]:
+        note = "This part of the earlier findings was replaced by the re-check."
+        context = {"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}
+        try:
+            await update_message(client, channel=channel, ts=ts, text=note, blocks=[context])
+        except Exception as error:
+            log.warning("old findings message %s in %s not cleared: %s", ts, channel, error)
+    return failures

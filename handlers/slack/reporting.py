@@ -3,11 +3,14 @@
 Slash command, mention, Re-run and recheck differ only in where the report goes; the rules are the same:
 unknown names are answered to the asker alone, a diagnosis that fails or hangs still ends its "Checking…"
 message, and every text from the user or Purview is escaped.
+
+A Re-check (the button, or `recheck`) first turns the parent into "Re-checking… requested by @dana", then
+edits it into the new verdict, edits the earlier findings messages in place, and replies with what
+changed ("Fixed: …" / "No change (checked by @dana)").
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
@@ -18,27 +21,32 @@ from checks.accounts import AccountRef
 from checks.diagnose import NameNotFoundError
 from checks.model import Report
 from handlers.render.blocks import Message, progress_message, summary_message, thread_messages
-from handlers.render.changes import VALUE_LIMIT as RERUN_VALUE_LIMIT
-from handlers.render.changes import VERSION as RERUN_VERSION
 from handlers.render.changes import Changes, RerunRequest, rerun_value
 from handlers.render.escape import code
-from handlers.render.findings import rerun_block
-from handlers.render.texts import failure_message, failure_text, not_found_text
+from handlers.render.findings import changes_message
+from handlers.render.summary import context
+from handlers.render.texts import failure_message, failure_text, interrupted_message, not_found_text
 from handlers.slack.deps import Deps
 from handlers.slack.last_report import changes_for, remember
 from handlers.slack.posting import (
     Respond,
+    edit_message,
+    findings_in_thread,
+    findings_metadata,
     finish_report,
+    missing_text,
     post_message,
+    post_thread,
+    replace_thread,
     report_metadata,
     respond_report,
     respond_text,
+    summary_in_thread,
     update_message,
 )
+from handlers.slack.posting import failure_text as slack_failure
 
 log = logging.getLogger(__name__)
-
-INTERRUPTED = "interrupted by a restart — run the command again"
 
 
 @dataclass(frozen=True)
@@ -80,9 +88,15 @@ async def diagnose(deps: Deps, request: Request) -> Report:
 def report_messages(
     report: Report, request: Request, changes: Changes | None = None
 ) -> tuple[Message, list[Message]]:
-    """The summary (for the parent) and the thread replies, the last with the Re-run button."""
-    thread = thread_messages(report, rerun_value=rerun_value(report, scan=request.scan), changes=changes)
-    return summary_message(report), thread
+    """The summary (for the parent, with its buttons) and the thread replies, the last ending with
+    Re-check; each thread reply carries metadata naming its page, for a Re-check to edit it."""
+    value = rerun_value(report, scan=request.scan)
+    thread = thread_messages(report, rerun_value=value, changes=changes)
+    pages = [
+        {**message, "metadata": findings_metadata(request.source, request.account, request.scan, index)}
+        for index, message in enumerate(thread)
+    ]
+    return summary_message(report, rerun_value=value), pages
 
 
 async def post_progress(deps: Deps, request: Request, *, channel: str, thread_ts: str | None) -> str:
@@ -143,8 +157,12 @@ async def publish(
         )
         interrupted.cancel()  # finished: the summary is in the parent or in the thread
 
-    # a shutdown that cuts this short turns the parent into "interrupted by a restart" (with Re-run)
-    interrupted = deps.background.on_interrupt(lambda: update(interrupted_message(request, previous)))
+    # a shutdown that cuts this short turns the parent into "interrupted by a restart" (with Re-check)
+    interrupted = deps.background.on_interrupt(
+        lambda: update(interrupted_message(request.source, request.account, request.scan, previous))
+    )
+    if previous is not None:
+        await _rechecking(deps, request, channel=channel, ts=summary_ts, metadata=metadata)
     try:
         report = await diagnose(deps, request)
     except NameNotFoundError:
@@ -153,29 +171,93 @@ async def publish(
         log.exception("diagnosis of %s in %s failed", request.source, request.account_name)
         await finish(failure_message(request.source, deps.runner.reason(error)), [])
         return
-    summary, thread = report_messages(report, request, await changes_for(deps, report, previous))
-    await finish(summary, thread)
+    changes = await changes_for(deps, report, previous)
+    if previous is None or changes is None:
+        summary, thread = report_messages(report, request, changes)
+        await finish(summary, thread)
+    else:
+        await _finish_recheck(
+            deps,
+            request,
+            report,
+            changes,
+            channel=channel,
+            summary_ts=summary_ts,
+            thread_ts=thread_ts,
+            metadata=metadata,
+            respond=respond,
+        )
+        interrupted.cancel()
     await remember(deps, report)
 
 
-def interrupted_message(request: Request, previous: RerunRequest | None = None) -> Message:
-    """A "Checking…" parent whose diagnosis a shutdown cut short: it says so, with the Re-run button
-    (the clicked button's problems for a Re-run, else none known: compared as partial), or the command
-    to type when the names are too long for a button's value."""
-    keys, partial = (previous.previous, previous.truncated) if previous is not None else ([], True)
-    value = json.dumps(
-        {"v": RERUN_VERSION, "s": request.source, "a": request.account, "c": request.scan, "p": keys}
-        | ({"t": 1} if partial else {}),
-        separators=(",", ":"),
-        ensure_ascii=False,
+async def _rechecking(
+    deps: Deps, request: Request, *, channel: str, ts: str, metadata: dict[str, object]
+) -> None:
+    """The clicked report's parent says at once who asked for the Re-check; never raises."""
+    message = progress_message(request.source, request.account_name, requester=request.user_id or "")
+    await edit_message(
+        deps.client,
+        channel=channel,
+        ts=ts,
+        message=message,
+        metadata=metadata,
+        failing="could not say 'Re-checking'",
     )
-    text = failure_text(request.source, INTERRUPTED)
-    if len(value) > RERUN_VALUE_LIMIT:
-        retry = f"/purview-check {request.source} {request.account_name}"
-        text += f" ({code(retry)})"
-        return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
-    section = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-    return {"text": text, "blocks": [section, rerun_block(value)]}
+
+
+async def _finish_recheck(
+    deps: Deps,
+    request: Request,
+    report: Report,
+    changes: Changes,
+    *,
+    channel: str,
+    summary_ts: str,
+    thread_ts: str,
+    metadata: dict[str, object],
+    respond: Respond | None,
+) -> None:
+    """The parent becomes the new verdict, the earlier findings are edited in place, and one reply says
+    what changed (with Re-check). Without earlier findings to edit (the thread cannot be read, or they
+    are gone) the findings are posted after that reply, as for a first check."""
+    summary, thread = report_messages(report, request)
+    diff = changes_message(
+        changes, report, rerun_value=rerun_value(report, scan=request.scan), requester=request.user_id
+    )
+    old = await findings_in_thread(
+        deps.client, channel=channel, thread_ts=thread_ts, source=request.source, account=request.account
+    )
+    if not old:
+        await finish_report(
+            deps.client,
+            channel=channel,
+            summary_ts=summary_ts,
+            thread_ts=thread_ts,
+            summary=summary,
+            thread=[diff, *thread],
+            metadata=metadata,
+            respond=respond,
+        )
+        return
+    replies: list[Message] = [diff]
+    if await edit_message(deps.client, channel=channel, ts=summary_ts, message=summary, metadata=metadata):
+        replies.insert(0, summary_in_thread(summary, "Slack refused the edit"))
+    stale = await replace_thread(deps.client, channel=channel, thread_ts=thread_ts, old=old, messages=thread)
+    if stale:
+        note = missing_text(len(stale), len(thread), slack_failure(stale[0][1])).replace(
+            "could not be posted", "could not be updated"
+        )
+        diff = {**diff, "blocks": [*diff["blocks"], context(note)]}
+        replies[-1] = diff
+    failures = await post_thread(deps.client, channel=channel, thread_ts=thread_ts, messages=replies)
+    if failures and respond is not None:
+        try:
+            await respond_text(
+                respond, f"⚠️ The re-check of {code(request.source)} could not be posted in the thread."
+            )
+        except Exception:
+            log.exception("could not answer through response_url")
 
 
 async def answer_privately(

@@ -16,15 +16,17 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from checks.accounts import AccountRef
 from checks.diagnose import NameNotFoundError, closest
-from handlers.ports import Store, StoreUnavailable, Watch
+from handlers.ports import Mute, Store, StoreUnavailable, Watch
 from handlers.render.escape import code
 from handlers.render.texts import not_found_text
+from handlers.render.watch_posts import slack_date
 from handlers.slack.access import Access
 from handlers.slack.deps import Deps
-from handlers.slack.parse import COMMAND, RemoveWatch, WatchScope
+from handlers.slack.parse import COMMAND, MuteSource, RemoveWatch, UnmuteSource, WatchScope
 from handlers.watch.routing import Place, WatchPolicy, is_direct_message
 
 log = logging.getLogger(__name__)
@@ -194,6 +196,69 @@ class WatchCommands:
         if every:
             return self._everyone(watches)
         return self._listing([w for w in watches if w.channel == channel], "This channel")
+
+    async def mute(self, work: MuteSource, account: str, channel: str, user: str | None) -> str:
+        """Hold back the automatic failure posts of a source until now + the duration (recorded, not
+        posted): from the source's on-call channel or by an admin, as muting takes posts from on-call."""
+        store = self._deps.store
+        if store is None:
+            return NO_STORE
+        try:
+            source = await self._deps.runner.resolve_source(work.source, account)
+        except NameNotFoundError as error:
+            return not_found_text(error)
+        name = AccountRef(account).name
+        refusal = await self._mute_refusal(Watch(channel, name, None, source), channel, user, "mute")
+        if refusal is not None:
+            return refusal
+        until = datetime.now(UTC) + timedelta(seconds=work.seconds)
+        try:
+            async with asyncio.timeout(STORE_SECONDS):
+                await store.mute(Mute(name, source, until, user))
+        except StoreUnavailable:
+            return NO_STORE
+        log.warning("source %s in %s muted until %s by user %s in %s", source, name, until, user, channel)
+        return (
+            f"Muted: failures of {code(source)} in {code(name)} are recorded, not posted, until "
+            f"{slack_date(until)}. Recoveries are still posted. `{COMMAND} unmute {_quoted(source)}` ends it."
+        )
+
+    async def unmute(self, work: UnmuteSource, account: str, channel: str, user: str | None) -> str:
+        """End a mute (the names need not exist in Purview any more)."""
+        store = self._deps.store
+        if store is None:
+            return NO_STORE
+        name = AccountRef(account).name
+        try:
+            async with asyncio.timeout(STORE_SECONDS):
+                mutes = [m for m in await store.mutes(name) if m.source.lower() == work.source.lower()]
+            if not mutes:
+                return f"{code(work.source)} in {code(name)} is not muted."
+            refusal = await self._mute_refusal(
+                Watch(channel, name, None, mutes[0].source), channel, user, "unmute"
+            )
+            if refusal is not None:
+                return refusal
+            async with asyncio.timeout(STORE_SECONDS):
+                await store.unmute(name, mutes[0].source)
+        except StoreUnavailable:
+            return NO_STORE
+        log.warning("source %s in %s unmuted by user %s in %s", mutes[0].source, name, user, channel)
+        return f"Unmuted: failures of {code(mutes[0].source)} in {code(name)} are posted again."
+
+    async def _mute_refusal(self, scope: Watch, channel: str, user: str | None, verb: str) -> str | None:
+        """None when `channel` (or `user`) may (un)mute the source of `scope`: its on-call channel, an
+        admin, or anyone when no on-call channel is configured for it."""
+        place = Place(scope.account, await self._collection_of(scope), scope.source)
+        on_call = self._policy.router.on_call(place)
+        if not on_call or channel in on_call:
+            return None
+        group = self._policy.admin_usergroup
+        if group and user and await self._admins.user_refusal(self._deps.client, user) is None:
+            return None
+        where = ", ".join(channel_ref(c) for c in sorted(on_call))
+        admins = " or a member of the admin user group" if group else ""
+        return f"Only the on-call channel of {code(scope.source or '')} ({where}){admins} can {verb} it."
 
     async def _refusal(self, watch: Watch, channel: str, user: str | None) -> str | None:
         """None when `channel` (or `user`) may remove another channel's `watch`; else why not."""

@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -32,10 +33,21 @@ from handlers.render.watch_posts import (
     failure_parent,
     group_thread,
     metadata_runs,
+    recovered_edit,
     recovered_message,
+    repeat_edit,
+    repeat_message,
     storm_parent,
+    with_note,
 )
-from handlers.slack.posting import ChannelUnreachable, Message, history, post_message, slack_error
+from handlers.slack.posting import (
+    ChannelUnreachable,
+    Message,
+    history,
+    post_message,
+    slack_error,
+    update_message,
+)
 from handlers.slack.watch_commands import channel_ref
 from handlers.watch.model import ChannelRefused, Failure, PostedParent, Undelivered
 
@@ -146,9 +158,11 @@ class WatchPublisher:
         now: datetime,
         *,
         undelivered: Sequence[Undelivered] = (),
+        mention: str | None = None,
     ) -> str:
         """One parent for the group and its thread; returns the parent's ts. With `undelivered`, the
-        parent stands in for those channels and starts with why.
+        parent stands in for those channels and starts with why; `mention`: a route's user group id, named
+        on this new failure only.
 
         Raises only when the parent could not be posted: `ChannelRefused` when the channel refuses the
         bot's posts (see `refusal`), else the SlackApiError.
@@ -156,19 +170,16 @@ class WatchPublisher:
         first = failures[0]
         run_ids = [run_id for f in failures for run_id in f.run_ids]
         if len(failures) > 1 and cause is not None:
-            parent = storm_parent(failures, cause, now)
+            parent = storm_parent(failures, cause, now, mention=mention)
         else:
-            parent = failure_parent(first, cause, now)
-        metadata = failure_metadata(first.account, run_ids)
+            parent = failure_parent(first, cause, now, mention=mention)
+        metadata = failure_metadata(first.account, run_ids, failures)
         if undelivered:
             why = (
                 f"⚠️ Posted here because {undelivered_text(undelivered)} refused it: invite the bot there, "
                 "or remove the watch (`/purview-check watches --all` lists every watch and how to remove it)."
             )
-            parent = {
-                "text": fallback(f"{why}\n{parent['text']}"),
-                "blocks": [section(why), *parent["blocks"]],
-            }
+            parent = with_note(parent, why)
             metadata["event_payload"][STANDS_IN_FOR] = [u.channel for u in undelivered]
         try:
             ts = await self._post(channel, parent, metadata=metadata)
@@ -211,7 +222,28 @@ class WatchPublisher:
     async def recovered(
         self, channel: str, thread_ts: str, source: str, scan: str, run: dict[str, object], now: datetime
     ) -> None:
+        """ "recovered" in the scan's thread, then the parent says so (which closes the thread); an edit
+        that fails is logged: the reply is what counts."""
         await self._post(channel, recovered_message(source, scan, run, now), thread_ts=thread_ts)
+        try:
+            await edit_parent(
+                self._client, channel, thread_ts, lambda m: recovered_edit(m, source, scan, run, now)
+            )
+        except Exception:
+            log.exception("watcher: the parent %s in %s could not say it recovered", thread_ts, channel)
+
+    async def post_repeat(
+        self, channel: str, ts: str, failures: Sequence[Failure], cause: Finding | None, now: datetime
+    ) -> None:
+        """A repeat failure of the scans of the open thread under `ts`: a short reply there, then the
+        parent says "still failing since …, N runs" and its metadata names the new runs. Raises only
+        when the reply could not be posted (then nothing changed); a failed edit is logged."""
+        for failure in failures:
+            await self._post(channel, repeat_message(failure, cause, now), thread_ts=ts)
+        try:
+            await edit_parent(self._client, channel, ts, lambda m: repeat_edit(m, failures, cause, now))
+        except Exception:
+            log.exception("watcher: the parent %s in %s could not say it is still failing", ts, channel)
 
     async def find_posted(
         self, channel: str, run_ids: Iterable[str], oldest: datetime, *, meant_for: str | None = None
@@ -238,6 +270,38 @@ class WatchPublisher:
             if wanted <= set(found):
                 break
         return found
+
+
+Edit = Callable[[dict[str, Any]], "tuple[Message, dict[str, Any]] | None"]
+
+
+async def read_message(client: AsyncWebClient, channel: str, ts: str) -> dict[str, Any] | None:
+    """One top-level message as Slack has it, with its metadata (`conversations.history` bounded to its
+    ts); None when it is not there."""
+    response = await client.conversations_history(
+        channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1, include_all_metadata=True
+    )
+    for message in response.get("messages") or []:
+        if isinstance(message, dict) and str(message.get("ts")) == ts:
+            return message
+    return None
+
+
+async def edit_parent(client: AsyncWebClient, channel: str, ts: str, edit: Edit) -> bool:
+    """Read the parent, apply `edit` (None: leave it), write it back with the metadata `edit` gives
+    (every edit keeps the run ids). False when the parent is gone or not one to edit."""
+    message = await read_message(client, channel, ts)
+    if message is None:
+        log.warning("watcher: the parent %s in %s is gone; not edited", ts, channel)
+        return False
+    edited = edit(message)
+    if edited is None:
+        return False
+    new, metadata = edited
+    await update_message(
+        client, channel=channel, ts=ts, text=new["text"], blocks=new["blocks"], metadata=metadata
+    )
+    return True
 
 
 def _reply_count(message: dict[str, object]) -> int:

@@ -18,7 +18,7 @@ from checks.errors import GatewayError
 from checks.gateways.api import Json
 from handlers.ports import ScanCursor, Watch
 from handlers.watch.alerts import AlertRun
-from handlers.watch.model import ScanKey, cursor_at, finished_runs, run_by_id, run_status
+from handlers.watch.model import ScanKey, cursor_at, finished_runs, open_threads, run_by_id, run_status
 from handlers.watch.pipeline import Candidate, Side
 from handlers.watch.reads import ScanReader, collection_of
 from handlers.watch.routing import Place
@@ -72,9 +72,9 @@ class Intake(Side):
                     pending[found.key].add(found.refs)
                 else:
                     pending[found.key] = found
-            threads, _ = await self._pipeline.deliver(list(pending.values()), now)
+            cursors = await self._store.cursors(name) if pending else {}
+            threads, _ = await self._pipeline.deliver(list(pending.values()), now, open_threads(cursors))
             if threads:
-                cursors = await self._store.cursors(name)
                 for key, thread in threads.items():
                     cursor = cursors.get(key) or first_cursor(name, pending[key])
                     await self._store.save_cursor(

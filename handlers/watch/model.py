@@ -88,10 +88,20 @@ class Publisher(Protocol):
         now: datetime,
         *,
         undelivered: Sequence[Undelivered] = (),
+        mention: str | None = None,
     ) -> str:
         """One parent for the group and its thread; returns the parent's ts. Raises only when the
         parent could not be posted: `ChannelRefused` when the channel itself refuses it. `undelivered`:
-        the group is posted here instead of those channels; the parent says why."""
+        the group is posted here instead of those channels; the parent says why. `mention`: the user
+        group id a route names, mentioned on this new failure (never on a repeat)."""
+        ...
+
+    async def post_repeat(
+        self, channel: str, ts: str, failures: Sequence[Failure], cause: Finding | None, now: datetime
+    ) -> None:
+        """Repeat failures of the scans whose thread under `ts` is open: a short reply there, and the
+        parent edited ("still failing since …, N runs"), its metadata naming the new runs. Raises only
+        when the reply could not be posted."""
         ...
 
     async def post_note(self, channel: str, thread_ts: str, undelivered: Sequence[Undelivered]) -> None:
@@ -106,7 +116,9 @@ class Publisher(Protocol):
 
     async def recovered(
         self, channel: str, thread_ts: str, source: str, scan: str, run: Json, now: datetime
-    ) -> None: ...
+    ) -> None:
+        """ "recovered" in the scan's thread, and the parent edited to say so (the thread is closed)."""
+        ...
 
     async def find_posted(
         self, channel: str, run_ids: Iterable[str], oldest: datetime, *, meant_for: str | None = None
@@ -141,3 +153,12 @@ def cursor_at(cursor: ScanCursor, newest: Json) -> ScanCursor:
         last_end_time=ended,
         failing_since=None if ok else (cursor.failing_since or ended),
     )
+
+
+def open_threads(cursors: dict[tuple[str, str], ScanCursor]) -> dict[ScanKey, ThreadRef]:
+    """Each scan's open failure thread (in its first channel), from the cursors."""
+    return {
+        ScanKey(source, scan): ThreadRef(cursor.thread_channel, cursor.thread_ts)
+        for (source, scan), cursor in cursors.items()
+        if cursor.thread_channel and cursor.thread_ts
+    }

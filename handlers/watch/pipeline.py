@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from checks.classify import classify_run
 from checks.gateways.api import Json
+from checks.model import Report
 from checks.times import parse_time
 from handlers.diagnosis import DiagnosisRunner
 from handlers.ports import RunPost, RunRef, Store
@@ -68,6 +69,7 @@ class Candidate:
     seen: list[Json] = field(default_factory=list)  # the scan's runs as read (webhook: for a new cursor)
     since: datetime | None = None  # taken over from a stopped process: its posts are looked for from then
     fingerprint: str | None = None
+    muted: str | None = None  # why it is recorded and not posted (its source is muted until …)
     _diagnosed: Failure | None = None
 
     @property
@@ -183,7 +185,16 @@ class Pipeline:
                 candidate._diagnosed = replace(failure, diagnosis_error=self._runner.reason(error))
             else:
                 candidate._diagnosed = replace(failure, report=report)
+                await self._remember(report)
         return replace(candidate._diagnosed, run_ids=candidate.failure.run_ids)
+
+    async def _remember(self, report: Report) -> None:
+        """The diagnosis saved as the source's last report (App Home, "since the last check"); a store
+        that fails here is logged: the post matters more."""
+        try:
+            await self._store.save_report(report.account, report.source.name, report.to_json())
+        except Exception as error:
+            log.warning("watcher: the report of %s could not be saved: %s", report.source.name, error)
 
     @staticmethod
     def cause(failure: Failure) -> Cause:
@@ -211,23 +222,46 @@ class Pipeline:
         for candidate in candidates:
             candidate.settled[channel] = where
 
-    async def deliver(self, candidates: list[Candidate], now: datetime) -> tuple[Posted, int]:
+    async def deliver(
+        self,
+        candidates: list[Candidate],
+        now: datetime,
+        open_threads: Mapping[ScanKey, ThreadRef] | None = None,
+    ) -> tuple[Posted, int]:
         """Diagnose, group by (channel, root cause), post each group, fall back where a channel refuses,
         record the posts; mark the runs posted whose every channel is settled.
 
-        Returns the parent per scan, and the number of parents posted. A group whose parent cannot be
-        posted (Slack failing) stays claimed: a later sweep takes it over once stale and posts it where it
-        is still missing.
+        One thread per failing scan: a scan with an open thread (`open_threads`: the cursor's, its
+        first channel's) gets its new failures as a reply in each channel's thread of it, and the parent
+        edited, not a new parent. A muted source's failures are recorded, not posted.
+
+        Returns the parent per scan, and the number of messages posted (parents and repeats). A group
+        whose parent cannot be posted (Slack failing) stays claimed: a later sweep takes it over once
+        stale and posts it where it is still missing.
         """
         if not candidates:
             return {}, 0
         todo = [c for c in candidates if c.pending]
+        await self._hold_muted(todo, now)
+        todo = [c for c in todo if c.muted is None]
         diagnosed = await asyncio.gather(*(self.diagnosed(c) for c in todo))
         by_channel: dict[str, dict[str, _Group]] = {}
+        repeats: list[tuple[str, RunPost, Candidate, Failure, Cause]] = []
         for candidate, failure in zip(todo, diagnosed, strict=True):
             cause = self.cause(failure)
             candidate.fingerprint = cause.fingerprint
+            threads = await self._threads_of(candidate, (open_threads or {}).get(candidate.key))
             for channel in candidate.pending:
+                if channel in threads:
+                    repeats.append((channel, threads[channel], candidate, failure, cause))
+                    continue
+                groups = by_channel.setdefault(channel, {})
+                groups.setdefault(cause.fingerprint, _Group(cause)).members.append((candidate, failure))
+        repeated = 0
+        for channel, post, candidate, failure, cause in repeats:
+            if await self._repeat(channel, post, candidate, failure, cause, now):
+                repeated += 1
+            else:  # the thread takes no reply (gone, or Slack refused it): the failure opens a new one
                 groups = by_channel.setdefault(channel, {})
                 groups.setdefault(cause.fingerprint, _Group(cause)).members.append((candidate, failure))
         results = await asyncio.gather(
@@ -236,7 +270,7 @@ class Pipeline:
                 for channel, groups in by_channel.items()
             )
         )
-        posts = sum(count for count, _ in results)
+        posts = repeated + sum(count for count, _ in results)
         refused = [item for _, items in results for item in items]
         if refused:
             posts += await self._fall_back(refused, now)
@@ -250,7 +284,77 @@ class Pipeline:
                 await self._mark_posted(candidate, primary)
         return posted, posts
 
+    async def _hold_muted(self, candidates: list[Candidate], now: datetime) -> None:
+        """Candidates whose source is muted (until after `now`): recorded as held in every pending
+        channel, not posted (their runs are marked posted: a muted failure is not news later)."""
+        if not candidates:
+            return
+        active: dict[tuple[str, str], datetime] = {}
+        for account in {c.failure.account for c in candidates}:
+            for mute in await self._store.mutes(account):
+                if mute.until > now:
+                    active[(account, mute.source.lower())] = mute.until
+        for candidate in candidates:
+            until = active.get((candidate.failure.account, candidate.failure.source.lower()))
+            if until is None:
+                continue
+            candidate.muted = f"muted until {until.isoformat(timespec='minutes')}"
+            for channel in candidate.pending:
+                await self.settle([candidate], channel, None, candidate.muted)
+            log.info(
+                "watcher: %s/%s failed (run %s); %s, recorded and not posted",
+                candidate.failure.source,
+                candidate.failure.scan,
+                ", ".join(candidate.failure.run_ids),
+                candidate.muted,
+            )
+
+    async def _threads_of(self, candidate: Candidate, thread: ThreadRef | None) -> dict[str, RunPost]:
+        """The scan's open thread in each of its channels (the channel's own, or its fallback's): the
+        posts recorded for the scan's runs under the open thread of its first channel."""
+        if thread is None:
+            return {}
+        failure = candidate.failure
+        posts = await self._store.thread_posts(failure.account, thread.channel, thread.ts)
+        found: dict[str, RunPost] = {}
+        for post in posts:
+            same = (post.ref.source.lower(), post.ref.scan.lower()) == (
+                failure.source.lower(),
+                failure.scan.lower(),
+            )
+            if same and where_of(post) is not None:
+                found.setdefault(post.channel, post)
+        if not found and thread.channel in candidate.targets:  # a thread recorded before run_posts
+            ref = candidate.refs[0]
+            found[thread.channel] = RunPost(ref, thread.channel, thread.channel, thread.ts)
+        return found
+
+    async def _repeat(
+        self, channel: str, post: RunPost, candidate: Candidate, failure: Failure, cause: Cause, now: datetime
+    ) -> bool:
+        """A repeat failure as a reply in the channel's open thread of the scan, the parent edited. False
+        when the reply could not be posted (the caller posts a new parent instead)."""
+        where = where_of(post)
+        assert where is not None
+        try:
+            await self._publisher.post_repeat(where.channel, where.ts, [failure], cause.finding, now)
+        except Exception:
+            log.exception(
+                "watcher: the repeat of %s/%s in the thread %s of %s failed: posting a new parent",
+                failure.source,
+                failure.scan,
+                where.ts,
+                where.channel,
+            )
+            return False
+        await self.settle([candidate], channel, where, post.note)
+        self._metrics.watch_post("repeat")
+        return True
+
     async def _mark_posted(self, candidate: Candidate, primary: ThreadRef | None) -> None:
+        if primary is None and candidate.muted is not None:
+            await self._store.mark_posted(candidate.refs, channel="", message_ts="", fingerprint=None)
+            return
         if primary is None:
             failure = candidate.failure
             log.error(
@@ -276,8 +380,13 @@ class Pipeline:
             if refusal is not None:
                 refused.append((refusal, group))
                 continue
+            first = group.failures[0]
+            place = Place(first.account, first.collection, first.source)
+            mention = self._router.mention(place) if channel == self._router.routed(place) else None
             try:
-                ts = await self._publisher.post_group(channel, group.failures, group.cause.finding, now)
+                ts = await self._publisher.post_group(
+                    channel, group.failures, group.cause.finding, now, mention=mention
+                )
             except ChannelRefused as error:
                 refusal = Undelivered(channel, error.reason)
                 log.warning(

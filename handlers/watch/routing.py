@@ -12,6 +12,7 @@ account.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,8 @@ from pathlib import Path
 from checks.accounts import AccountRef
 from handlers.ports import Watch
 
-_KEYS = frozenset({"channel", "account", "collection", "source"})
+_KEYS = frozenset({"channel", "account", "collection", "source", "mention"})
+_USERGROUP = re.compile(r"^S[A-Z0-9]{2,30}$")
 
 
 class RoutesError(ValueError):
@@ -32,6 +34,7 @@ class Route:
     account: str | None = None
     collection: str | None = None
     source: str | None = None
+    mention: str | None = None  # a Slack user group id (`S…`) named on new failures of this route
 
     @property
     def specificity(self) -> int:
@@ -95,6 +98,9 @@ def _route(item: object, index: int) -> Route:
     channel = fields.pop("channel")
     if channel is None:
         raise RoutesError(f"{where}: 'channel' is required")
+    mention = fields.get("mention")
+    if mention is not None and not _USERGROUP.match(mention):
+        raise RoutesError(f"{where}: 'mention' must be a Slack user group id (S…), not {mention[:40]!r}")
     return Route(channel=channel, **fields)
 
 
@@ -131,13 +137,22 @@ class Router:
     def routed(self, place: Place) -> str | None:
         """The on-call channel of a place: the most specific matching configured route's channel (the
         first on a tie), else the default alert channel, else None. Watches play no part."""
+        best = self._best(place)
+        return best.channel if best is not None else self._default
+
+    def mention(self, place: Place) -> str | None:
+        """The user group the place's route names (to mention on a new failure in its channel)."""
+        best = self._best(place)
+        return best.mention if best is not None else None
+
+    def _best(self, place: Place) -> Route | None:
         best: Route | None = None
         for route in self._routes:
             if route.matches(place.account, place.collection, place.source) and (
                 best is None or route.specificity > best.specificity
             ):
                 best = route
-        return best.channel if best is not None else self._default
+        return best
 
     def channels(self, place: Place, watches: Sequence[Watch] = ()) -> list[str]:
         """Every channel a failure of `place` goes to: the routed one first, then each channel whose

@@ -21,6 +21,7 @@ from handlers.watch.model import (
     ThreadRef,
     cursor_at,
     finished_runs,
+    open_threads,
     run_by_id,
     run_status,
 )
@@ -88,7 +89,7 @@ class Sweeper(Side):
                 if found is not None:
                     candidates.append(found)
                     new_failures += len(found.refs)
-            posted, posts = await self._pipeline.deliver(candidates, now)
+            posted, posts = await self._pipeline.deliver(candidates, now, open_threads(cursors))
             threads.update(posted)
             recoveries = 0
             for state in read.scans:

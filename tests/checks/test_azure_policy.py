@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from checks import fixes
 from checks import sections as s
 from checks.catalogue import azure_policy
 from checks.errors import GatewayError
@@ -92,9 +93,20 @@ async def test_deny_on_managed_storage_fails_when_this_sources_run_was_denied() 
     assert ASSIGNMENT_ID in f.detail and "b2982f36-99f2-4db5-8eff-283140c09693" in f.detail
     assert "tags['resourceBypass']" in f.detail and "exception tag" in f.detail
     assert f.fix == [
-        f"az policy exemption create --name purview-managed-storage --policy-assignment {ASSIGNMENT_ID} "
-        f"--scope {MANAGED_ID} --exemption-category Waiver"
+        fixes.command(
+            "az policy exemption create",
+            [
+                ("--name", "purview-managed-storage"),
+                ("--policy-assignment", "$ASSIGNMENT"),
+                ("--scope", "$SCOPE"),
+                ("--exemption-category", "Waiver"),
+            ],
+            variables={"ASSIGNMENT": ASSIGNMENT_ID, "SCOPE": MANAGED_ID},
+        )
     ]
+    assert f.fix[0].startswith(
+        f"ASSIGNMENT={ASSIGNMENT_ID}\nSCOPE={MANAGED_ID}\naz policy exemption create \\\n"
+    )
     assert f.evidence["resourceId"] == MANAGED_ID and f.evidence["deniedScans"] == ["nightly"]
     assert f.evidence["states"][0]["policyAssignmentName"] == "deny-public-storage"
     assert f.evidence["causeSince"] == "2026-11-27T10:00:00Z"  # the state's timestamp
@@ -240,7 +252,8 @@ async def test_two_assignments_give_two_findings_with_distinct_exemptions_and_re
     findings = await _run(world)
     assert [f.status for f in findings] == [Status.FAIL, Status.FAIL]
     assert "--name purview-managed-storage-deny-a " in findings[0].fix[0]
-    assert findings[1].fix[0].endswith("--exemption-category Waiver --policy-definition-reference-ids ref1")
+    last = "--exemption-category Waiver \\\n  --policy-definition-reference-ids ref1"
+    assert findings[1].fix[0].endswith(last)
 
 
 async def test_deny_on_the_sources_own_storage_account_is_no_warning() -> None:

@@ -107,7 +107,7 @@ async def test_spec_example_status_active_without_nodes_passes() -> None:
 async def test_bad_state_fails_with_start_service_fix(state: str) -> None:
     [f, _] = await _run(_shir_world(shir_status(state, [node(status="Offline")])))
     assert f.status is Status.FAIL and f"state is {state}" in f.title
-    assert "# Start the Integration Runtime service on NODE-1.corp: `Start-Service DIAHostService`" in f.fix
+    assert "Start-Service DIAHostService" in f.fix and any("On NODE-1.corp" in step for step in f.fix)
     assert "no node is Online (node-1: Offline)" in f.detail
 
 
@@ -176,9 +176,9 @@ async def test_out_of_date_with_auto_update_off_warns_with_download_fix() -> Non
     assert f.status is Status.WARN and f.title == f"Self-hosted integration runtime {SHIR} is out of date"
     assert "runs version 5.40.1.1, the latest is 5.44.8984.1, and auto-update is Off" in f.detail
     assert f.fix[0].startswith(
-        "# Download the latest SHIR (5.44.8984.1) from https://www.microsoft.com/download"
+        "Download the latest SHIR (5.44.8984.1) from https://www.microsoft.com/download"
     )
-    assert f.fix[0].endswith("install it on NODE-1.corp")
+    assert f.fix[0].endswith("install it on NODE-1.corp.")
     assert "Auto update: On" in f.fix[1]
     assert f.evidence["autoUpdate"] == "Off" and f.evidence["version"] == "5.40.1.1"
 
@@ -216,8 +216,8 @@ async def test_pending_endpoint_to_the_source_fails_with_approve_fix() -> None:
     [f] = await _run(_managed_world(w.managed_private_endpoint("pe-sql", w.SQL_ID, "Pending", "sqlServer")))
     assert f.status is Status.FAIL and "pe-sql (sqlServer) is Pending" in f.title
     assert "the source sales-sql: pe-sql (sqlServer) is Pending" in f.detail
-    assert f.fix[0].startswith(f"az network private-endpoint-connection list --id {w.SQL_ID} ")
-    assert f.fix[1].startswith("az network private-endpoint-connection approve --id")
+    assert f.fix[0].startswith(f"az network private-endpoint-connection list \\\n  --id {w.SQL_ID} ")
+    assert f.fix[1].startswith("az network private-endpoint-connection approve \\\n  --id")
     assert f.evidence["endpoints"][0]["status"] == "Pending"
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from checks import fixes
 from checks import sections as s
 from checks.catalogue import key_vault_access
 from checks.errors import GatewayError
@@ -16,8 +17,9 @@ from tests.fakes import FakeWorld
 
 SET_POLICY = f"az keyvault set-policy --name {kv.VAULT} --object-id {w.PURVIEW_MSI} --secret-permissions"
 ASSIGN = (
-    f"az role assignment create --assignee-object-id {w.PURVIEW_MSI} --assignee-principal-type "
-    f'ServicePrincipal --role "Key Vault Secrets User" --scope {kv.VAULT_ID}'
+    f"VAULT={kv.VAULT_ID}\naz role assignment create \\\n  --assignee-object-id {w.PURVIEW_MSI} \\\n"
+    "  --assignee-principal-type ServicePrincipal \\\n  --role 'Key Vault Secrets User' \\\n"
+    '  --scope "$VAULT"'
 )
 CUSTOM_GUID = "eeeeeeee-0000-0000-0000-000000000001"
 
@@ -60,7 +62,7 @@ async def test_get_without_list_fails_naming_the_missing_permission_and_keeping_
     assert f.status is Status.FAIL
     assert "has Get but not List on secrets" in f.title and kv.VAULT in f.title
     assert f"(object id {w.PURVIEW_MSI})" in f.detail
-    assert f.fix == [f"{SET_POLICY} get list set"]
+    assert f.fix == [fixes.wrap(f"{SET_POLICY} get list set")]
 
 
 async def test_list_without_get_fails() -> None:
@@ -71,7 +73,7 @@ async def test_list_without_get_fails() -> None:
 async def test_not_on_the_access_policies_fails() -> None:
     [f] = await _run(_policy_world(kv.policy(w.USER_OID, "all")))
     assert f.status is Status.FAIL and "has no access policy" in f.title
-    assert f.fix == [f"{SET_POLICY} get list"] and f.evidence["policyEntries"] == 0
+    assert f.fix == [fixes.wrap(f"{SET_POLICY} get list")] and f.evidence["policyEntries"] == 0
 
 
 async def test_compound_entry_for_an_application_does_not_count() -> None:
@@ -206,7 +208,7 @@ async def test_self_hosted_runtime_without_bypass_is_a_warning_saying_what_to_ve
     [_, network] = await _run(world)
     assert network.status is Status.WARN and "self-hosted integration runtime shir-1" in network.title
     assert network.fix[0] == f"az keyvault update --name {kv.VAULT} --bypass AzureServices"
-    assert f"nslookup {kv.VAULT}.vault.azure.net" in network.fix[1]
+    assert f"nslookup {kv.VAULT}.vault.azure.net" in network.fix
     assert key_vault_access.PURVIEW_FIREWALL_DOC in network.detail
 
 
@@ -299,10 +301,8 @@ async def test_secrets_user_on_the_secret_itself_gets_it_but_lists_only_it() -> 
     [f] = await _run(_rbac_world(w.assignment(SECRET_SCOPE, w.KV_SECRETS_USER)))
     assert f.status is Status.WARN and "List only on them" in f.title
     assert f.evidence["getSecretOnSecrets"] == [kv.SECRET]
-    assert f.fix == [
-        f"az role assignment create --assignee-object-id {w.PURVIEW_MSI} --assignee-principal-type "
-        f'ServicePrincipal --role "Key Vault Reader" --scope {kv.VAULT_ID}   # List on the vault, no values'
-    ]
+    assert f.fix[0].startswith("Give ") and "never values" in f.fix[0]
+    assert f.fix[1] == ASSIGN.replace("Key Vault Secrets User", "Key Vault Reader")
 
 
 async def test_secret_scope_get_with_vault_wide_list_passes() -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from checks import fixes
 from checks import sections as s
 from checks.catalogue import key_vault_secret
 from checks.errors import GatewayError
@@ -27,7 +28,8 @@ async def test_latest_enabled_version_passes_in_both_credential_shapes(shape: st
     assert f.status is Status.PASS and f.section == s.KEY_VAULT_SECRET and f.scan == kv.SCAN
     assert kv.SECRET in f.title and kv.VAULT in f.title
     assert "a person must check" in f.detail
-    assert f"az keyvault secret show --vault-name {kv.VAULT} --name {kv.SECRET} --version v1" in f.detail
+    # a person checks the value with Test connection: no advice prints it
+    assert "Test connection" in f.detail and "version v1" in f.detail and "--query value" not in f.detail
     assert f.evidence["credentialType"] == "SqlAuth"
     assert f.evidence["vaultId"] == kv.VAULT_ID and f.evidence["field"] == "password"
     assert f.evidence["chosenVersion"]["version"] == "v1"
@@ -94,8 +96,11 @@ async def test_expired_version_warns_because_key_vault_still_serves_it() -> None
     [f] = await _run({}, fake)
     assert f.status is Status.WARN and "expired on 2026-11-27 00:00 UTC" in f.title
     assert key_vault_secret.DATES_DOC in f.detail and "did not fail" in f.detail
-    assert f"az keyvault secret set --vault-name {kv.VAULT} --name {kv.SECRET} --value" in f.fix[0]
-    assert "--expires" in f.fix[1] and "a person must check" in f.detail
+    assert (
+        f"az keyvault secret set \\\n  --vault-name {kv.VAULT} \\\n  --name {kv.SECRET} \\\n  --value"
+        in f.fix[0]
+    )
+    assert "--expires" in f.fix[2] and "a person must check" in f.detail
     assert "causeSince" not in f.evidence and "blocksEveryRun" not in f.evidence
     assert fake.calls[f"purview.runs:{kv.SOURCE}/{kv.SCAN}"] == 1  # the runs decide
 
@@ -109,8 +114,10 @@ async def test_expired_version_fails_when_the_newest_run_says_the_source_refused
     assert f.evidence["causeSince"] == "2026-11-27T00:00:00Z"
     assert "“Login failed for user”" in f.detail
     assert f.fix == [
-        f"az keyvault secret set --vault-name {kv.VAULT} --name {kv.SECRET} "
-        "--value '<the current password or key>'"
+        fixes.wrap(
+            f"az keyvault secret set --vault-name {kv.VAULT} --name {kv.SECRET} "
+            "--value '<the current password or key>'"
+        )
     ]
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from checks import fixes
 from checks import sections as s
 from checks.catalogue import private_network
 from checks.errors import GatewayError
@@ -61,10 +62,11 @@ async def test_storage_posture_on_azure_ir(
 async def test_firewall_fail_gives_resource_instance_rule_fix() -> None:
     [f] = await _run(w.adls_world(default_action="Deny", bypass="None"))
     assert f.status is Status.FAIL
-    assert f.fix[0] == (
+    assert f.fix[0] == fixes.wrap(
         f"az storage account network-rule add --resource-group {w.RG} --account-name {w.STORAGE_NAME} "
         f"--resource-id {w.ACCOUNT_ID} --tenant-id {w.TENANT}"
     )
+    assert "\\\n  --resource-id" in f.fix[0]  # one flag per line
 
 
 async def test_trusted_exception_does_not_help_a_key_credential() -> None:
@@ -111,7 +113,7 @@ async def test_unknown_kind_skipped() -> None:
 
 
 # --- SQL / Synapse / Cosmos DB on the Azure IR: the "Allow Azure services" rule ------------------------
-SQL_FIX = (
+SQL_FIX = fixes.wrap(
     f"az sql server firewall-rule create -g {w.RG} -s {w.SQL_NAME} -n AllowAllWindowsAzureIps "
     "--start-ip-address 0.0.0.0 --end-ip-address 0.0.0.0"
 )
@@ -223,7 +225,7 @@ def _synapse_world(*rules: dict[str, Any]) -> dict[str, Any]:
 async def test_synapse_needs_the_azure_rule_too() -> None:
     [f] = await _run(_synapse_world(), "sales-syn")
     assert f.status is Status.FAIL and "Allow Azure services" in f.title
-    assert f.fix[0] == (
+    assert f.fix[0] == fixes.wrap(
         f"az synapse workspace firewall-rule create --resource-group {w.RG} --workspace-name sales-syn "
         "--name AllowAllWindowsAzureIps --start-ip-address 0.0.0.0 --end-ip-address 0.0.0.0"
     )
@@ -262,7 +264,7 @@ async def test_cosmos_ip_filtering_needs_the_azure_datacenters_rule(
     else:
         assert "Azure datacenters" in f.title
         ranges = ",".join([*ip_rules, "0.0.0.0"])
-        assert f.fix[0] == (
+        assert f.fix[0] == fixes.wrap(
             f'az cosmosdb update --resource-group {w.RG} --name sales-cosmos --ip-range-filter "{ranges}"'
         )
 
@@ -391,7 +393,7 @@ async def test_pending_endpoint_gives_the_approve_fix() -> None:
         _managed_adls(w.endpoint("pe-dfs", ADLS, "dfs", "Pending"), w.endpoint("b", ADLS, "blob"))
     )
     assert f.status is Status.FAIL and "pe-dfs (dfs) is Pending" in f.title
-    assert f.fix[0].startswith(f"az network private-endpoint-connection list --id {ADLS} ")
+    assert f.fix[0].startswith(f"az network private-endpoint-connection list \\\n  --id {ADLS} ")
     assert "approve" in f.fix[1]
 
 

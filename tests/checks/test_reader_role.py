@@ -31,8 +31,8 @@ async def test_multi_source_without_reader_fails() -> None:
     [f] = await _run(world, "contoso-sub")
     assert f.status is Status.FAIL and f.section == s.SCAN_MULTIPLE
     assert f.fix == [
-        f"az role assignment create --assignee-object-id {w.PURVIEW_MSI} --assignee-principal-type "
-        f"ServicePrincipal --role Reader --scope {w.SUB_ID}"
+        f"SCOPE={w.SUB_ID}\naz role assignment create \\\n  --assignee-object-id {w.PURVIEW_MSI} \\\n"
+        '  --assignee-principal-type ServicePrincipal \\\n  --role Reader \\\n  --scope "$SCOPE"'
     ]
     assert "Microsoft.Storage/storageAccounts/read" in f.evidence["missing"]
     assert f"Storage Blob Data Reader at {w.SUB_ID}" in f.detail
@@ -123,7 +123,7 @@ async def test_single_source_requester_without_reader_warns_for_registering_only
     assert user.title == "Alice lacks Reader on salesadls"
     assert "cannot register this source" in user.detail and "does not stop existing scans" in user.detail
     assert user.evidence["missing"] == ["Microsoft.Storage/storageAccounts/read"]
-    assert "--assignee-principal-type User --role Reader" in user.fix[0]
+    assert "--assignee-principal-type User \\\n  --role Reader" in user.fix[0]
 
 
 async def test_multi_source_requester_without_reader_warns_while_purview_fails() -> None:

@@ -59,7 +59,7 @@ async def test_unsorted_runs_are_ordered_by_time_and_unfinished_ones_skipped() -
     [f] = await _run(_world(runs))
     assert f.status is Status.FAIL and f.section == s.PRIVATE_LINK
     assert f.evidence["lastRun"]["endTime"] == "2026-11-28T07:14:00Z"
-    assert "1 newer run(s) not finished" in f.detail
+    assert "1 newer run is not finished" in f.detail
 
 
 async def test_unclassified_failure_points_at_scans_no_longer_run() -> None:

@@ -27,9 +27,14 @@ async def test_msi_without_data_role_fails_with_fix_and_held_roles() -> None:
     assert f.status is Status.FAIL and f.section == s.SOURCE_ACCESS and f.scan == "weekly"
     assert w.ACCOUNT in f.title and w.STORAGE_NAME in f.title
     assert f"Reader at {w.SUB_ID}" in f.detail and w.PURVIEW_MSI in f.detail
+    # copyable: the scope in a variable, one flag per line
     assert f.fix == [
-        f"az role assignment create --assignee-object-id {w.PURVIEW_MSI} --assignee-principal-type "
-        f'ServicePrincipal --role "Storage Blob Data Reader" --scope {w.STORAGE_ID}'
+        f"SCOPE={w.STORAGE_ID}\n"
+        "az role assignment create \\\n"
+        f"  --assignee-object-id {w.PURVIEW_MSI} \\\n"
+        "  --assignee-principal-type ServicePrincipal \\\n"
+        "  --role 'Storage Blob Data Reader' \\\n"
+        '  --scope "$SCOPE"'
     ]
     assert f.evidence["granted"] is False
     assert f.evidence["considered"] == [
@@ -114,8 +119,8 @@ async def test_account_key_needs_shared_key_access(allowed: bool | None, status:
     assert f.evidence["allowSharedKeyAccess"] is allowed
     if status is Status.FAIL:
         assert f.fix == [
-            f"az storage account update --name {w.STORAGE_NAME} --resource-group {w.RG} "
-            "--allow-shared-key-access true"
+            f"az storage account update \\\n  --name {w.STORAGE_NAME} \\\n  --resource-group {w.RG} \\\n"
+            "  --allow-shared-key-access true"
         ]
 
 
@@ -148,7 +153,7 @@ async def test_sql_without_entra_admin_fails() -> None:
     [f] = await _run(w.sql_world(admin=False), "sales-sql")
     assert f.status is Status.FAIL
     assert f.fix[0].startswith(
-        f"az sql server ad-admin create --resource-group {w.RG} --server-name {w.SQL_NAME} "
+        f"az sql server ad-admin create \\\n  --resource-group {w.RG} \\\n  --server-name {w.SQL_NAME} \\\n"
     )
     assert "(not found)" in f.evidence["entraAdminSource"]
 
@@ -226,9 +231,8 @@ async def test_hns_without_data_role_warns_naming_acls() -> None:
     )
     assert "Execute on every folder from the root, Read on files" in f.detail
     assert "data-lake-storage-access-control-model" in f.detail
-    assert f.fix[0].startswith("az role assignment create") and f.fix[1].startswith(
-        "az storage fs access show"
-    )
+    assert "\naz role assignment create" in f.fix[0] and f.fix[2].startswith("az storage fs access show")
+    assert f.fix[1].startswith("Or grant it through ACLs") and "#" not in "".join(f.fix)
     assert f.evidence["isHnsEnabled"] is True
 
 
@@ -241,7 +245,7 @@ async def test_hns_without_data_role_fails_when_the_newest_run_was_refused_403()
         w.scan_run("Succeeded", "2026-11-21T07:14:00Z"),
     )
     [f] = await _run(world)
-    assert f.status is Status.FAIL and "no role grants" in f.title
+    assert f.status is Status.FAIL and "no data role" in f.title
     assert "AuthorizationPermissionMismatch" in f.detail
     assert f.evidence["newestRun"]["cause"] == "storage-data-permission"
 

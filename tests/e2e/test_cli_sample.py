@@ -44,6 +44,10 @@ EXPECTED: dict[str, dict[str, str]] = {
     "legal-sql": {"key-vault-access": "pass"},
     "claims-sql": {"key-vault-access": "fail"},
     "research-sql": {"key-vault-access": "warn"},
+    "vendor-sp-sql": {"credential-expiry": "fail"},
+    "emea-adls": {"collection-scope": "fail"},
+    "landing-parquet": {"runtime-host": "fail", "integration-runtime": "pass"},
+    "contoso-powerbi": {"power-bi": "warn", "scan-history": "fail"},
     "ops-storage": {"azure-policy": "fail"},
     "docs-blob": {"azure-policy": "warn"},
 }
@@ -140,7 +144,7 @@ async def test_text_output_has_marks_fixes_and_links(sample_sandbox: Sandbox) ->
     result = await run_cli("check", "sales-adls", env=sample_sandbox.env())
     assert result.code == 1
     assert "✖" in result.stdout
-    assert "$ az role assignment create" in result.stdout
+    assert "$ SCOPE=/subscriptions/" in result.stdout and "  az role assignment create \\\n" in result.stdout
     assert "#permission-the-credential-on-the-data-source" in result.stdout
     assert "sales-adls: fail" in result.stdout
 

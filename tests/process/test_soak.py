@@ -148,8 +148,13 @@ class Soak:
         return self._top.get(channel, [])
 
     def reports_in(self, channel: str, thread_ts: str) -> list[Message]:
-        """Finished reports in a thread: one message with the Re-run button each."""
-        return [m for m in self._replies.get((channel, thread_ts), []) if has_rerun_button(m)]
+        """Finished reports in a thread: one message with the Re-check button each, the verdict aside (it
+        carries the button too, and is the thread's parent for a slash command, a reply for a mention)."""
+        return [
+            m
+            for m in self._replies.get((channel, thread_ts), [])
+            if has_rerun_button(m) and (m.metadata or {}).get("event_type") != "purview_report"
+        ]
 
     def pending(self, jobs: list[Job], clicks: Counter[tuple[str, str]]) -> list[Job]:
         """Jobs whose report has not arrived yet."""

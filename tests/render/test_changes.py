@@ -53,14 +53,26 @@ def test_compare_fixed_new_still() -> None:
     changes = compare(previous, current)
     assert changes.fixed == ["source-access (weekly)"]
     assert changes.new == ["key-vault-access"]
-    assert changes.still == ["scan-history (weekly): fail → warn", "azure-policy"]
+    # the scan's runs are background: neither fixed, new nor still
+    assert changes.still == ["azure-policy"]
     assert changes.changed and not changes.partial
+    assert [(i.check, i.before, i.after) for i in changes.items] == [
+        ("source-access", Status.FAIL, None),
+        ("azure-policy", Status.WARN, Status.WARN),
+        ("key-vault-access", None, Status.FAIL),
+    ]
+
+
+def test_a_fail_that_became_a_warn_is_one_change() -> None:
+    changes = compare(["source-access|weekly|fail"], report([finding("source-access", Status.WARN)]))
+    assert (changes.fixed, changes.new) == ([], [])
+    assert changes.still == ["source-access (weekly): fail → warn"] and changes.changed
 
 
 def test_compare_nothing_changed() -> None:
     current = report(sample_findings())
     changes = compare(finding_keys(current), current)
-    assert changes == Changes(still=["scan-history (weekly)", "source-access (weekly)"])
+    assert changes == Changes(still=["source-access (weekly)"])
     assert not changes.changed
 
 

@@ -23,11 +23,12 @@ async def test_cli_prints_block_kit_of_the_sample_report() -> None:
         assert parsed is not None and parsed.to_dict() == block
 
     summary = "\n".join(texts(payload["summary"]["blocks"]))
-    assert "sales-adls (AdlsGen2) in contoso-pv: 2 problems" in summary
-    assert "✖ *source-access* [weekly]" in summary
+    assert "✖ FAIL: sales-adls (AdlsGen2) in contoso-pv" in summary
+    assert "*scan weekly: contoso-pv cannot read blobs in stsalesadls" in summary
+    assert "1 problem ·" in summary  # the failed run is background, not a second problem
 
     thread = list(texts([m["blocks"] for m in payload["thread"]]))
-    fix = [t for t in thread if t.startswith("```\naz role assignment create")]
+    fix = [t for t in thread if "```\nSCOPE=/subscriptions/" in t and "\naz role assignment create \\\n" in t]
     assert fix and "Storage Blob Data Reader" in fix[0] and fix[0].endswith("\n```")
 
     buttons = [e for b in blocks_of(payload["thread"]) if b["type"] == "actions" for e in b["elements"]]

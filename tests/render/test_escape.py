@@ -40,7 +40,11 @@ ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")
     ("raw", "escaped"),
     [
         ("<!channel>", "&lt;!channel&gt;"),
-        ("<@U1>", "&lt;@U1&gt;"),
+        ("<@U1>", "&lt;\uff20U1&gt;"),
+        (
+            "@channel @here hi @dana, mail dana@contoso.com",
+            "\uff20channel \uff20here hi \uff20dana, mail dana@contoso.com",
+        ),
         ("<https://evil|click>", "&lt;https://evil|click&gt;"),
         ("a & b", "a &amp; b"),
         ("&lt;", "&amp;lt;"),  # an entity in the input is shown as typed, not decoded
@@ -269,3 +273,13 @@ def test_every_renderer_shows_formatting_and_direction_characters_literally() ->
     )
     assert "\u02cbtick\u02cb" in everything and "[U+202E]evil[U+202C]" in everything
     assert "`x *bold* _it_ ~gone~" in everything  # a name in a code span, as typed
+
+
+def test_a_url_in_untrusted_text_stays_a_working_link() -> None:
+    """`verbatim` is off so Slack links URLs in Azure's texts: their `_` and `~` are kept, `&` is an
+    entity (Slack decodes it), trailing punctuation and formatting are not part of the URL."""
+    text = "see https://learn.microsoft.com/a_b~c/d?x=1&y=2. *https://x.example/y* @here"
+    assert escape(text) == (
+        "see https://learn.microsoft.com/a_b~c/d?x=1&amp;y=2. \u2217https://x.example/y\u2217 \uff20here"
+    )
+    assert escape("https://evil.example/<!channel>|x") == "https://evil.example/&lt;!channel&gt;|x"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,8 +13,11 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from azure.identity.aio import EnvironmentCredential
+from azure.identity.aio import ClientSecretCredential, EnvironmentCredential
 
+from checks.gateways.endpoints import AzureEndpoints
+from checks.gateways.factory import AzureClients
+from checks.gateways.pipeline import RetrySettings
 from sandbox import Sandbox, load_world
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,3 +128,34 @@ async def credential(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     cred = EnvironmentCredential(connection_verify=sb.ca_file)
     yield cred
     await cred.close()
+
+
+@contextlib.asynccontextmanager
+async def product_clients(sandbox: Sandbox) -> AsyncIterator[AzureClients]:
+    """The product's own Azure clients (ARM, Purview, Graph, Key Vault) pointed at `sandbox`, no retries."""
+    endpoints = AzureEndpoints(
+        arm_url=sandbox.url,
+        arm_scope=ARM,
+        purview_url_template=sandbox.url + "/purview/{account}",
+        purview_scope=PURVIEW,
+        graph_url=sandbox.url + "/graph",
+        graph_scope=GRAPH,
+        keyvault_verify_challenge=False,
+        call_timeout=10,
+    )
+    env = sandbox.env()
+    async with (
+        client_session(sandbox) as http,
+        ClientSecretCredential(
+            env["AZURE_TENANT_ID"],
+            env["AZURE_CLIENT_ID"],
+            env["AZURE_CLIENT_SECRET"],
+            authority=sandbox.url,
+            connection_verify=sandbox.ca_file,
+        ) as cred,
+    ):
+        opened = await AzureClients.open(endpoints, cred, http, RetrySettings(total=0))
+        try:
+            yield opened
+        finally:
+            await opened.close()

@@ -9,14 +9,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from azure.identity.aio import ClientSecretCredential
 
 from checks.errors import GatewayError, NotFoundError
 from checks.facts import Facts, Gateways
 from checks.gateways.api import GraphApi
-from checks.gateways.endpoints import AzureEndpoints
-from checks.gateways.factory import AzureClients
-from checks.gateways.pipeline import RetrySettings
 from sandbox import Sandbox, load_world
 from tests.fakes import FakeWorld
 from tests.sandbox.conftest import (
@@ -25,12 +21,12 @@ from tests.sandbox.conftest import (
     BOB,
     GRAPH,
     GROUP_OUTER,
-    PURVIEW,
     SCANNER_APP_ID,
     Caller,
     Json,
     client_session,
     get_token,
+    product_clients,
 )
 
 
@@ -262,32 +258,8 @@ async def test_service_principals_carry_credentials_only_without_an_app_registra
 
 @contextlib.asynccontextmanager
 async def graph_gateway(sandbox: Sandbox) -> AsyncIterator[GraphApi]:
-    endpoints = AzureEndpoints(
-        arm_url=sandbox.url,
-        arm_scope=ARM,
-        purview_url_template=sandbox.url + "/purview/{account}",
-        purview_scope=PURVIEW,
-        graph_url=sandbox.url + "/graph",
-        graph_scope=GRAPH,
-        keyvault_verify_challenge=False,
-        call_timeout=10,
-    )
-    env = sandbox.env()
-    async with (
-        client_session(sandbox) as http,
-        ClientSecretCredential(
-            env["AZURE_TENANT_ID"],
-            env["AZURE_CLIENT_ID"],
-            env["AZURE_CLIENT_SECRET"],
-            authority=sandbox.url,
-            connection_verify=sandbox.ca_file,
-        ) as cred,
-    ):
-        clients = await AzureClients.open(endpoints, cred, http, RetrySettings(total=0))
-        try:
-            yield clients.graph
-        finally:
-            await clients.close()
+    async with product_clients(sandbox) as clients:
+        yield clients.graph
 
 
 def graph_paths(sandbox: Sandbox) -> list[tuple[str, int]]:

@@ -104,10 +104,20 @@ class BotHarness:
         ack.response_url, ack.response_id = url, url.rsplit("/", 1)[-1]
         return ack
 
-    async def click(self, value: str, channel: str, message_ts: str, thread_ts: str | None) -> Ack:
-        """A click on the Re-run button of the message `message_ts` (in thread `thread_ts`)."""
+    async def click(
+        self,
+        value: str,
+        channel: str,
+        message_ts: str,
+        thread_ts: str | None,
+        *,
+        action_id: str = "purview_rerun",
+    ) -> Ack:
+        """A click on the Re-run button (or `action_id`) of the message `message_ts` (in `thread_ts`)."""
         url = self.new_response_url("act")
-        ack = await self.send(signing.block_action(value, channel, message_ts, thread_ts, url))
+        ack = await self.send(
+            signing.block_action(value, channel, message_ts, thread_ts, url, action_id=action_id)
+        )
         ack.response_url, ack.response_id = url, url.rsplit("/", 1)[-1]
         return ack
 

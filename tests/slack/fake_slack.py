@@ -168,6 +168,7 @@ class FakeSlack:
         self.user_emails: dict[str, str] = dict(user_emails or {})
         self.usergroups: dict[str, list[str]] = {}
         self.joined: set[str] = set()
+        self.home_views: dict[str, Json] = {}  # user id → the Home tab view last published for them
         self._failures: dict[str, list[_Failure]] = {}
         self._last_ts = 0.0
         self._runner: web.AppRunner | None = None
@@ -558,6 +559,17 @@ class FakeSlack:
             },
         }
 
+    def _views_publish(self, args: Json) -> Json:
+        """A Home tab view published for a user (`views.publish`), kept per user."""
+        view = args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        user = str(args.get("user_id") or "")
+        if not user or not isinstance(view, dict) or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        self.home_views[user] = view
+        return {"ok": True, "view": {"id": "VHOME", **view}}
+
     def _usergroup_users(self, args: Json) -> Json:
         group = str(args.get("usergroup", ""))
         if group not in self.usergroups:
@@ -575,7 +587,19 @@ _METHODS: dict[str, Callable[[FakeSlack, Json], Json]] = {
     "conversations.replies": FakeSlack._replies,
     "users.info": FakeSlack._users_info,
     "usergroups.users.list": FakeSlack._usergroup_users,
+    "views.open": lambda _fake, args: _views_open(args),
+    "views.publish": lambda fake, args: fake._views_publish(args),
 }
+
+
+def _views_open(args: Json) -> Json:
+    """A modal opens when the click's trigger and a view are given (the view as slack-sdk sends it)."""
+    view = args.get("view")
+    if isinstance(view, str):
+        view = json.loads(view)
+    if not args.get("trigger_id") or not isinstance(view, dict) or view.get("type") != "modal":
+        return {"ok": False, "error": "invalid_arguments"}
+    return {"ok": True, "view": {"id": "V1", **view}}
 
 
 def _flag(value: Any) -> bool:

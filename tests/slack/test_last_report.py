@@ -27,7 +27,10 @@ from tests.slack.fake_slack import FakeSlack
 # the requester's Entra user (Slack email → Graph): failing, reader-role is unknown, a toggleable problem
 GRAPH_USERS = r"/graph/v1\.0/users"
 ACCOUNT = "contoso-pv"
-SINCE = re.compile(r"Since the last check at (\d{4}-\d\d-\d\d )?\d\d:\d\d UTC")
+SINCE = re.compile(
+    r"Since the last check \(<!date\^\d+\^\{date_short_pretty\} \{time\}\|"
+    r"((\d{4}-\d\d-\d\d )?\d\d:\d\d UTC)>\)"
+)
 
 
 @pytest.fixture
@@ -60,7 +63,7 @@ async def test_second_check_starts_with_what_changed_since_the_last_check(
     sample_sandbox.add_fault({"path": GRAPH_USERS, "status": 500})
     await bot.command("sales-adls")
     first = await bot.report(CHANNEL)
-    assert "since the" not in plain(first.thread[0].text).lower()
+    assert "since the last check" not in plain(first.thread[0].text).lower()
     stored = await saved(store, "sales-adls")
     assert stored["schema"] == "purview-bot/report@1"
     assert stored["source"]["name"] == "sales-adls" and stored["account"] == ACCOUNT
@@ -76,10 +79,10 @@ async def test_second_check_starts_with_what_changed_since_the_last_check(
     assert second.thread_ts != first.thread_ts, "a new check is a new parent message"
     intro = plain(second.thread[0].text)
     assert SINCE.search(intro), intro
-    assert f"at {when_text(first_time, datetime.now(UTC))}" in intro or f"at {when_text(first_time)}" in intro
-    assert "fixed: reader-role" in intro
-    assert "still: source-access (weekly)" in intro
-    assert "new:" not in intro
+    assert SINCE.search(intro).group(1) in (when_text(first_time, datetime.now(UTC)), when_text(first_time))  # type: ignore[union-attr]
+    assert "Fixed: Data Platform On-call can read stsalesadls (reader-role)" in intro
+    assert "Still there: FAIL source-access, scan weekly" in intro
+    assert "New" not in intro
     assert "source-access" in second.thread_text  # the findings follow, as always
 
     # the second report replaced the first in the store
@@ -100,8 +103,8 @@ async def test_a_problem_that_appears_is_new_since_the_last_check(
     await bot.command("sales-adls")
     again = await bot.report(CHANNEL, after=asked)
     intro = plain(again.thread[0].text)
-    assert SINCE.search(intro) and "new: reader-role" in intro, intro
-    assert "fixed:" not in intro
+    assert SINCE.search(intro) and "New COULD NOT CHECK" in intro and "(reader-role)" in intro, intro
+    assert "Fixed:" not in intro
     await saved(store, "sales-adls", newer_than=stored["startedAt"])
 
 
@@ -118,7 +121,7 @@ async def test_a_mention_compares_with_the_last_slash_command_report(
     await bot.send(signing.app_mention("check sales-adls", CHANNEL, ts))
     mentioned = await bot.report(CHANNEL, ts)
     intro = plain(mentioned.thread_text)
-    assert SINCE.search(intro) and "fixed: reader-role" in intro, intro
+    assert SINCE.search(intro) and "Fixed:" in intro and "(reader-role)" in intro, intro
     latest = await saved(store, "sales-adls", newer_than=stored["startedAt"])
     assert "reader-role" not in problems(latest)
 
@@ -135,7 +138,7 @@ async def test_rerun_diffs_against_its_button_and_is_saved_too(
     await bot.click(first.rerun_value, CHANNEL, first.last.response["ts"], first.thread_ts)
     rerun = await bot.report(CHANNEL, first.thread_ts, after=clicked)
     intro = plain(rerun.thread[0].text)
-    assert "Since the previous run" in intro and "new: reader-role" in intro
+    assert "Re-checked by <@" in intro and "New COULD NOT CHECK" in intro and "(reader-role)" in intro
     assert not SINCE.search(intro), "a Re-run compares with its button, not the store"
     latest = await saved(store, "sales-adls", newer_than=stored["startedAt"])
     assert "reader-role" in problems(latest)
@@ -152,7 +155,7 @@ async def test_a_failing_store_never_blocks_the_report(
     await bot.command("sales-adls")
     first = await bot.report(CHANNEL)
     assert "source-access" in first.thread_text
-    assert "since the" not in plain(first.thread[0].text).lower()
+    assert "since the last check" not in plain(first.thread[0].text).lower()
     await slack.settle()
     messages = [r.getMessage() for r in caplog.records]
     assert any("could not read the last report of sales-adls" in m for m in messages)

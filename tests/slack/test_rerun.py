@@ -1,4 +1,5 @@
-"""The Re-run button (and `recheck` in the thread): new findings in the same thread, and what changed."""
+"""The Re-check button (and `recheck` in the thread): the parent says at once who asked, then becomes the
+new verdict; the earlier findings are edited in place, not reposted; one reply says what changed."""
 
 from __future__ import annotations
 
@@ -13,40 +14,72 @@ from tests.slack.fake_slack import FakeSlack
 GRAPH_USERS = r"/graph/v1\.0/users"
 
 
-async def test_rerun_posts_new_findings_in_the_thread_with_what_changed(
+async def test_recheck_edits_the_report_and_replies_with_what_changed(
     bot: BotHarness, slack: FakeSlack, sample_sandbox: Sandbox
 ) -> None:
-    # first run: Graph fails, so reader-role is unknown
+    # first run: Graph fails, so reader-role could not be checked
     sample_sandbox.add_fault({"path": GRAPH_USERS, "status": 500})
     await bot.command("sales-adls")
     first = await bot.report(CHANNEL)
-    assert "reader-role" in (await slack.wait_for("chat.update")).text
+    summary = await slack.wait_for("chat.update", lambda c: c.args.get("ts") == first.thread_ts)
+    assert "1 check could not run" in summary.text
+    findings = [c.response["ts"] for c in first.thread]
+    await slack.settle()
 
-    # Azure recovers; the click re-runs the diagnosis in the same thread
+    # Azure recovers; the Re-check on the parent is clicked
     sample_sandbox.clear_faults()
+    parent_button = summary.button("purview_rerun")
+    assert parent_button is not None
     clicked = time.monotonic()
-    ack = await bot.click(first.rerun_value, CHANNEL, first.last.response["ts"], first.thread_ts)
-    assert ack.status == 200
-    assert ack.elapsed < 1.0
+    ack = await bot.click(parent_button["value"], CHANNEL, first.thread_ts, first.thread_ts)
+    assert ack.status == 200 and ack.elapsed < 1.0
+    rechecking = await slack.wait_for(
+        "chat.update", lambda c: c.at >= clicked and c.args.get("ts") == first.thread_ts
+    )
+    assert "Re-checking sales-adls in contoso-pv… requested by <@" in rechecking.text
+
     second = await bot.report(CHANNEL, first.thread_ts, after=clicked)
-    assert "fixed: reader-role" in plain(second.thread[0].text), "the re-run does not start with what changed"
-    assert "source-access" in second.thread_text  # still failing: the findings are all there again
+    await slack.settle()
+    # one new reply: what changed, in words, with Re-check where the reader is
+    assert len(second.thread) == 1, [c.text[:80] for c in second.thread]
+    diff = plain(second.thread[0].text)
+    assert "Re-checked by <@" in diff
+    assert "Fixed: Data Platform On-call can read stsalesadls (reader-role)" in diff, diff
+    assert "Still there: FAIL source-access, scan weekly" in diff
+    # the earlier findings were edited in place, the parent became the new verdict
+    edited = [c for c in slack.calls_to("chat.update", ok=True) if c.at >= clicked]
+    assert {c.args["ts"] for c in edited} >= {first.thread_ts, *findings}
+    verdict = (
+        edited[-1]
+        if edited[-1].args["ts"] == first.thread_ts
+        else next(c for c in reversed(edited) if c.args["ts"] == first.thread_ts)
+    )
+    assert "FAIL" in verdict.text and "could not run" not in verdict.text
+    refreshed = next(c for c in reversed(edited) if c.args["ts"] == findings[0])
+    assert "source-access" in refreshed.text and "could not run" not in refreshed.text
     assert not [
         c for c in slack.calls_to("chat.postMessage") if c.at >= clicked and not c.args.get("thread_ts")
-    ], "the re-run posted outside the thread"
-    updated = await slack.wait_for(
-        "chat.update",
-        lambda c: c.at >= clicked and c.args.get("ts") == first.thread_ts and "Checking" not in c.text,
-    )
-    assert "source-access" in updated.text
-    assert "reader-role" not in updated.text, "the parent summary still lists the fixed problem"
+    ], "the re-check posted outside the thread"
 
-    # and back: the fault returns, the next click (on the new button) calls it new
+    # and back: the fault returns; the next click (on the reply's button) calls it new
     sample_sandbox.add_fault({"path": GRAPH_USERS, "status": 500})
     clicked = time.monotonic()
     await bot.click(second.rerun_value, CHANNEL, second.last.response["ts"], first.thread_ts)
     third = await bot.report(CHANNEL, first.thread_ts, after=clicked)
-    assert "new: reader-role" in plain(third.thread[0].text)
+    assert "New COULD NOT CHECK" in plain(third.thread[0].text) and "(reader-role)" in third.thread[0].text
+
+
+async def test_recheck_with_nothing_changed_says_so_and_who_asked(bot: BotHarness, slack: FakeSlack) -> None:
+    await bot.command("sales-adls")
+    first = await bot.report(CHANNEL)
+    await slack.settle()
+    clicked = time.monotonic()
+    await bot.click(first.rerun_value, CHANNEL, first.last.response["ts"], first.thread_ts)
+    again = await bot.report(CHANNEL, first.thread_ts, after=clicked)
+    text = plain(again.thread[0].text)
+    assert "No change (checked by <@" in text and "FAIL source-access, scan weekly" in text
+    # the old failed run is background: not "1 problem" of its own, not "still there"
+    assert "scan-history" not in text
 
 
 async def test_recheck_mention_in_the_bots_thread_reruns_that_source(
@@ -55,6 +88,7 @@ async def test_recheck_mention_in_the_bots_thread_reruns_that_source(
     sample_sandbox.add_fault({"path": GRAPH_USERS, "status": 500})
     await bot.command("sales-adls")
     first = await bot.report(CHANNEL)
+    await slack.settle()
     sample_sandbox.clear_faults()
 
     asked = time.monotonic()
@@ -66,4 +100,23 @@ async def test_recheck_mention_in_the_bots_thread_reruns_that_source(
     replies = slack.calls_to("conversations.replies")
     assert replies and replies[-1].args.get("ts") == first.thread_ts
     assert str(replies[-1].args.get("include_all_metadata")).lower() in ("1", "true")
-    assert "fixed: reader-role" in plain(again.thread_text)
+    assert "Fixed:" in again.thread_text and "(reader-role)" in again.thread_text
+
+
+async def test_a_findings_message_slack_will_not_edit_is_said_not_reposted(
+    bot: BotHarness, slack: FakeSlack
+) -> None:
+    await bot.command("sales-adls")
+    first = await bot.report(CHANNEL)
+    await slack.settle()
+    findings = str(first.thread[0].response["ts"])
+    slack.fail("chat.update", "cant_update_message", when=lambda args: args.get("ts") == findings)
+    clicked = time.monotonic()
+    await bot.click(first.rerun_value, CHANNEL, first.last.response["ts"], first.thread_ts)
+    again = await bot.report(CHANNEL, first.thread_ts, after=clicked)
+    await slack.settle()
+    tries = [c for c in slack.calls_to("chat.update") if c.at >= clicked and c.args.get("ts") == findings]
+    assert len(tries) == 2, "an edit is tried once more (chat.update is idempotent)"
+    assert len(again.thread) == 1, "the findings were posted again: a second Re-check button"
+    assert "1 of the 1 messages of this report could not be updated" in again.thread[0].text
+    assert "cant_update_message" in again.thread[0].text

@@ -11,14 +11,21 @@ from tests.slack.conftest import BOT_TOKEN, CHANNEL, BotFactory, BotHarness, pla
 from tests.slack.fake_slack import FakeSlack
 
 DOC_URL = "https://learn.microsoft.com/en-us/purview/troubleshoot-connections#permission-the-credential-on-the-data-source"
-FIX = (
-    "az role assignment create --assignee-object-id a364a7de-0aab-448a-b69b-c65d39340d0f "
-    '--assignee-principal-type ServicePrincipal --role "Storage Blob Data Reader" --scope '
-    "/subscriptions/7e2e9e63-bacb-4459-8c63-99796f32e7cf/resourceGroups/rg-sales-data/providers/"
-    "Microsoft.Storage/storageAccounts/stsalesadls"
+FIX = (  # the command to copy: the scope in a variable, one flag per line
+    "SCOPE=/subscriptions/7e2e9e63-bacb-4459-8c63-99796f32e7cf/resourceGroups/rg-sales-data/providers/"
+    "Microsoft.Storage/storageAccounts/stsalesadls\n"
+    "az role assignment create \\\n"
+    "  --assignee-object-id a364a7de-0aab-448a-b69b-c65d39340d0f \\\n"
+    "  --assignee-principal-type ServicePrincipal \\\n"
+    "  --role 'Storage Blob Data Reader' \\\n"
+    '  --scope "$SCOPE"'
 )
-# sales-adls in the sample tenant: its last run failed, because Purview lacks Storage Blob Data Reader
-SALES_ADLS_FAILING = ("scan-history", "source-access")
+# sales-adls in the sample tenant: its last run failed, because Purview lacks Storage Blob Data Reader;
+# the summary says so with its status word and the cause
+SALES_ADLS_FAILING = (
+    "FAIL",
+    "scan weekly: contoso-pv cannot read blobs in stsalesadls: it has Reader but no data role",
+)
 
 
 async def test_ack_is_immediate_then_parent_summary_and_findings_thread(
@@ -44,18 +51,21 @@ async def test_ack_is_immediate_then_parent_summary_and_findings_thread(
     update = await slack.wait_for("chat.update", lambda c: c.args.get("ts") == report.thread_ts)
     assert update.args["channel"] == CHANNEL
     assert "Checking" not in update.text
-    for check in SALES_ADLS_FAILING:
-        assert check in update.text, f"summary does not name {check}: {update.text}"
+    for words in SALES_ADLS_FAILING:
+        assert words in update.text, f"summary does not say {words}: {update.text}"
+    assert update.args["text"].startswith("FAIL sales-adls (contoso-pv): scan weekly: contoso-pv cannot read")
 
     assert report.thread, "no findings in the parent's thread"
     assert all(c.args["channel"] == CHANNEL for c in report.thread)
     text = report.thread_text
-    for check in SALES_ADLS_FAILING:
-        assert check in text
+    assert "✖ FAIL · source-access · scan weekly" in text
+    assert "contoso-pv cannot read blobs in stsalesadls: it has Reader but no data role" in text
     assert DOC_URL in text
     assert FIX in text
-    assert report.thread[-1] is report.last, "the Re-run button is not on the last thread message"
+    assert report.thread[-1] is report.last, "the Re-check button is not on the last thread message"
     assert all(not c.has_rerun_button for c in report.thread[:-1])
+    assert update.button("purview_rerun") is not None, "the Re-check button is not on the parent"
+    assert "source-access" in text and "Show evidence" in text
     assert all(c.authorization == f"Bearer {BOT_TOKEN}" for c in slack.calls_to("chat.postMessage"))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -43,6 +44,26 @@ ACCOUNT = "contoso-pv"
 CHANNEL = "C0ALERTS"
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)  # the sample world's fixed clock
 TOKEN = "xoxb-watcher-test"
+
+
+_DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
+
+
+def shown(text: str) -> str:
+    """What a reader in UTC sees, roughly: `<!date^…|fallback>` as its fallback, no `*` or backticks."""
+    return _DATE.sub(r"\1", text).replace("`", "").replace("*", "")
+
+
+def assert_block_kit(blocks: Any, limit: int = 50) -> None:
+    """Every block parses as slack-sdk's model of its type and passes its validation (Slack's limits:
+    50 blocks in a message, 100 in a Home tab)."""
+    from slack_sdk.models.blocks import Block
+
+    assert isinstance(blocks, list) and 0 < len(blocks) <= limit
+    for raw in blocks:
+        block = Block.parse(raw)
+        assert block is not None, f"not a Block Kit block: {raw}"
+        block.validate_json()
 
 
 def sample_world() -> dict[str, Any]:

@@ -18,7 +18,7 @@ from handlers.render.watch_posts import FAILURE_EVENT
 from handlers.watch.routing import Route
 from tests.slack.conftest import plain
 from tests.slack.fake_slack import BOT_USER_ID, Call
-from tests.watch.conftest import ACCOUNT, CHANNEL, NOW, Rig, RigFactory
+from tests.watch.conftest import ACCOUNT, CHANNEL, NOW, Rig, RigFactory, shown
 
 ONCALL = "C0ONCALL"  # PURVIEW_BOT_ROUTES sends sales-adls here
 RANDOM = "C0RANDOM"  # someone's channel watching sales-adls
@@ -235,4 +235,4 @@ async def test_recovery_is_said_in_every_channel_that_got_the_failure(rig: RigFa
         assert result.recoveries == 1
         for parent in parents:
             last = r.thread(parent)[-1]
-            assert "Scan weekly of sales-adls recovered at 08:40 UTC" in plain(last.text)
+            assert "Scan weekly of sales-adls recovered 2026-11-28 08:40 UTC" in shown(last.text)

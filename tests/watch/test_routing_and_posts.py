@@ -23,6 +23,7 @@ from handlers.render.watch_posts import (
 from handlers.slack.watch_publisher import ChannelPacer
 from handlers.watch.model import Failure
 from handlers.watch.routing import Place, Route, Router, RoutesError, parse_routes
+from tests.watch.conftest import shown
 
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 ROUTES = [
@@ -104,7 +105,10 @@ def test_failure_parent_names_scan_time_and_classified_error_escaped() -> None:
     )
     message = failure_parent(_failure(source="<!here>"), cause, NOW)
     text = message["text"]
-    assert "failed at 07:58 UTC: Purview lacks data access (`AuthorizationPermissionMismatch`)" in text
+    assert (
+        "failed 2026-11-28 07:58 UTC: Purview lacks data access (AuthorizationPermissionMismatch)"
+        in shown(text)
+    )
     assert "<!here>" not in text and "&lt;!here&gt;" in text
     assert "<!channel>" not in json.dumps(message["blocks"])
 
@@ -125,7 +129,9 @@ def test_a_big_storm_lists_every_scan_within_slack_limits() -> None:
     cause = Finding(
         check="key-vault-access", status=Status.FAIL, section=KEY_VAULT_ACCESS, title="no List in kv-finance"
     )
-    assert storm_parent(failures, cause, NOW)["text"].startswith("🔴 150 scans failed: no List in kv-finance")
+    assert storm_parent(failures, cause, NOW)["text"].startswith(
+        "🔴 *FAIL* · 150 scans failed: no List in kv-finance"
+    )
     messages = storm_list(failures, NOW)
     text = "\n".join(m["text"] for m in messages)
     assert all(f"`src-{i:03d}`" in text for i in range(150))

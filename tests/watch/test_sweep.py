@@ -11,7 +11,16 @@ from handlers.render.watch_posts import FAILURE_EVENT
 from handlers.watch.alerts import AlertRun
 from tests.slack.conftest import plain
 from tests.slack.fake_slack import BOT_USER_ID
-from tests.watch.conftest import ACCOUNT, CHANNEL, NOW, RecordingMetrics, Rig, RigFactory, storm_world
+from tests.watch.conftest import (
+    ACCOUNT,
+    CHANNEL,
+    NOW,
+    RecordingMetrics,
+    Rig,
+    RigFactory,
+    shown,
+    storm_world,
+)
 
 
 async def test_a_failure_between_two_sweeps_is_posted_once_with_its_diagnosis(rig: RigFactory) -> None:
@@ -27,8 +36,8 @@ async def test_a_failure_between_two_sweeps_is_posted_once_with_its_diagnosis(ri
         assert (second.new_failures, second.posts) == (1, 1)
         [parent] = r.parents()
         assert parent.args["channel"] == CHANNEL
-        head = plain(parent.text)
-        assert "Scan weekly of sales-adls failed at 07:58 UTC" in head
+        head = shown(parent.text)
+        assert "FAIL · Scan weekly of sales-adls failed 2026-11-28 07:58 UTC" in head
         assert "Purview lacks data access (AuthorizationPermissionMismatch)" in head
         metadata = parent.args["metadata"]
         assert metadata["event_type"] == FAILURE_EVENT
@@ -66,7 +75,7 @@ async def test_recovery_is_reported_once_in_the_failure_thread(rig: RigFactory) 
         assert (result.recoveries, result.posts) == (1, 0)
         thread = r.thread(parent)
         assert len(thread) == replies + 1
-        assert "Scan weekly of sales-adls recovered at 08:40 UTC" in plain(thread[-1].text)
+        assert "Scan weekly of sales-adls recovered 2026-11-28 08:40 UTC" in shown(thread[-1].text)
         cursor = (await r.store.cursors(ACCOUNT))[("sales-adls", "weekly")]
         assert cursor.thread_ts is None and cursor.last_status == "Succeeded"
 
@@ -81,8 +90,8 @@ async def test_twenty_failures_with_one_cause_make_one_post(rig: RigFactory) -> 
         result = await r.watcher().sweep(ACCOUNT)
         assert (result.new_failures, result.posts) == (20, 1)
         [parent] = r.parents()
-        head = plain(parent.text)
-        assert head.startswith("🔴 20 scans failed:")
+        head = shown(parent.text)
+        assert head.startswith("🔴 FAIL · 20 scans failed:")
         assert "has Get but not List on secrets in Key Vault kv-finance" in head
         assert len(parent.args["metadata"]["event_payload"]["runs"]) == 20
         thread = r.thread(parent)
