@@ -309,15 +309,15 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         sections.RUNTIME_HOST,
-        "the self-hosted runtime machine cannot reach Purview's endpoints (outbound blocked)",
-        OUTBOUND_BLOCKED_PATTERNS,
-        cause=SHIR_OUTBOUND_BLOCKED,
-    ),
-    _Rule(
-        sections.RUNTIME_HOST,
         "the self-hosted runtime machine does not trust a TLS certificate (inspecting proxy?)",
         TLS_TRUST_PATTERNS,
         cause=SHIR_TLS_TRUST,
+    ),
+    _Rule(
+        sections.RUNTIME_HOST,
+        "the self-hosted runtime machine cannot reach Purview's endpoints (outbound blocked)",
+        OUTBOUND_BLOCKED_PATTERNS,
+        cause=SHIR_OUTBOUND_BLOCKED,
     ),
     # A name the runtime could not resolve: with private endpoints, the private DNS zone (its A record, its
     # VNet link) or the runtime's DNS forwarder. https://learn.microsoft.com/en-us/azure/private-link/private-endpoint-dns

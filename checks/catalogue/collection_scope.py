@@ -14,6 +14,7 @@ on the root collection; without it the finding is `unknown`, naming the role.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from checks import sections
@@ -23,6 +24,7 @@ from checks.gateways.api import Json
 from checks.gateways.purview import COLLECTIONS_PERMISSION
 from checks.model import Finding, Status
 from checks.target import Target
+from checks.times import parse_time
 
 META = CheckMeta(
     id="collection-scope",
@@ -130,10 +132,14 @@ def judge(target: Target, scan: Json, collections: list[Json] | GatewayError | N
             evidence={**evidence, "grant": ROLE, "permission": COLLECTIONS_PERMISSION},
             scan=name,
         )
-    reference = target.source_props.get("collection")
-    since = reference.get("lastModifiedAt") if isinstance(reference, dict) else None
-    if since:  # when the source last changed collection: a success before it does not contradict this
-        evidence["causeSince"] = since
+    # the mismatch began when the source or the scan last changed collection, whichever came later: a
+    # success before that does not contradict it
+    since = max(
+        (t for t in (_moved(target.source), _moved(scan)) if t is not None),
+        default=None,
+    )
+    if since is not None:
+        evidence["causeSince"] = since.isoformat().replace("+00:00", "Z")
     return META.finding(
         Status.FAIL,
         f"{title} {scan_coll} is outside data source {target.source_name}'s collection {source_coll}",
@@ -152,6 +158,12 @@ def judge(target: Target, scan: Json, collections: list[Json] | GatewayError | N
         evidence=evidence,
         scan=name,
     )
+
+
+def _moved(doc: Json) -> datetime | None:
+    """`properties.collection.lastModifiedAt` of a data source or scan."""
+    reference = (doc.get("properties") or {}).get("collection")
+    return parse_time(reference.get("lastModifiedAt")) if isinstance(reference, dict) else None
 
 
 async def _collections(target: Target) -> list[Json] | GatewayError:

@@ -36,7 +36,7 @@ from checks.gateways.api import Json
 from checks.model import Finding, Status, worst
 from checks.private_endpoints import Endpoint, Zone, read_endpoints, record_addresses, zone_for
 from checks.runtimes import Need, source_needs
-from checks.source_kinds import Family, SourceKind, id_part, source_kind
+from checks.source_kinds import SQL_MI_TYPE, Family, SourceKind, id_part, source_kind
 from checks.target import Target
 
 META = CheckMeta(
@@ -460,12 +460,26 @@ async def run(target: Target) -> list[Finding]:
             for n, _ in shir
         ]
     endpoints = await read_endpoints(target.facts, resource)
-    private = posture.state == "private"
+    # a managed instance lives in a VNet: a self-hosted runtime in that VNet (or a peered one) reaches its
+    # VNet-local endpoint with no private endpoint at all, so closed public access proves nothing here
+    # https://learn.microsoft.com/en-us/azure/azure-sql/managed-instance/connectivity-architecture-overview
+    in_vnet = kind.resource_type.lower() == SQL_MI_TYPE.lower()
+    private = posture.state == "private" and not in_vnet
     evidence: dict[str, Any] = {
         "resourceId": net_id,
         "publicNetworkAccessDisabled": private,
         "endpoints": [e.evidence() for e in endpoints],
     }
+    if not endpoints and in_vnet:
+        return findings + [
+            META.skipped(
+                f"{arm_name(net_id)} has no private endpoint (scan {n})",
+                f"Self-hosted IR {rt.name} reaches the managed instance through its VNet-local endpoint: its "
+                "machines must be in the instance's VNet or a peered one, which the bot cannot see.",
+                scan=n,
+            )
+            for n, rt in shir
+        ]
     if not endpoints and not private:
         return findings + [
             META.skipped(

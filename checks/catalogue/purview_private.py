@@ -82,7 +82,8 @@ def _judge_group(
     if approved:
         v.add(Status.PASS, f"{label} private endpoint {approved[0].connection.endpoint_name} is Approved")
         return approved
-    unreadable = [e for e in endpoints if e.foreign or isinstance(e.resource, GatewayError)]
+    # an endpoint whose sub-resources the bot cannot see (foreign, unreadable, or naming none) may serve it
+    unreadable = [e for e in endpoints if e.foreign or isinstance(e.resource, GatewayError) or not e.groups]
     if serving:
         for e in serving:
             v.add(

@@ -67,7 +67,17 @@ class HostProblem:
     explanation: str
     patterns: tuple[str, ...]
     fix: tuple[str, ...]
+    # words the error must also hold for `status` to stand; without them the text only names the thing
+    # (a host name, "FIPS") and the finding is a `warn`
+    confirm: str | None = None
 
+
+# A failed connection, in .NET's and Java's words: a host name alone says where, not that it was blocked.
+_CONNECT_FAILED = (
+    r"(?:unable|failed|could\s+not|cannot|can't)\s+(?:to\s+)?(?:connect|reach|open\s+a\s+connection)"
+    r"|forbidden\s+by\s+its\s+access\s+permissions|actively\s+refused|connection\s+(?:was\s+)?"
+    r"(?:refused|reset|timed?\s*out)|timed?\s*out|unreachable|\bblocked\b"
+)
 
 PROBLEMS: tuple[HostProblem, ...] = (
     HostProblem(
@@ -97,6 +107,7 @@ PROBLEMS: tuple[HostProblem, ...] = (
             "runtime machine from it, or move the runtime to a machine without it.",
             SERVICE_RESTART,
         ),
+        confirm=r"FIPS\s+validated|FIPS[\s-]+(?:mode|compliant)",
     ),
     HostProblem(
         NODE_REGISTRATION,
@@ -109,6 +120,21 @@ PROBLEMS: tuple[HostProblem, ...] = (
             "In the Microsoft Purview portal (https://web.purview.azure.com), Data Map > Integration "
             "runtimes > the runtime > Edit: copy an authentication key (or regenerate one).",
             f'{DMGCMD} -RegisterNewNode "<authentication key>"',
+            SERVICE_RESTART,
+        ),
+    ),
+    HostProblem(
+        TLS_TRUST,
+        Status.WARN,
+        "the runtime machine does not trust a TLS certificate (inspecting proxy?)",
+        "a TLS certificate on the way was not trusted by the runtime machine: most often a proxy that "
+        "inspects TLS and re-signs traffic with its own root, sometimes the source's own certificate",
+        classify.TLS_TRUST_PATTERNS,
+        (
+            "Exempt *.servicebus.windows.net, *.frontend.clouddatahub.net, *.purview.azure.com and the "
+            "source's host from TLS inspection on the proxy (Proxy server considerations: "
+            f"{DOCS}#proxy-server-considerations).",
+            r"Import-Certificate -FilePath .\proxy-root.cer -CertStoreLocation Cert:\LocalMachine\Root",
             SERVICE_RESTART,
         ),
     ),
@@ -126,21 +152,7 @@ PROBLEMS: tuple[HostProblem, ...] = (
             "the account's private endpoints instead: see the private-endpoint findings of this report.",
             "Test-NetConnection -ComputerName <name from the error>.servicebus.windows.net -Port 443",
         ),
-    ),
-    HostProblem(
-        TLS_TRUST,
-        Status.WARN,
-        "the runtime machine does not trust a TLS certificate (inspecting proxy?)",
-        "a TLS certificate on the way was not trusted by the runtime machine: most often a proxy that "
-        "inspects TLS and re-signs traffic with its own root, sometimes the source's own certificate",
-        classify.TLS_TRUST_PATTERNS,
-        (
-            "Exempt *.servicebus.windows.net, *.frontend.clouddatahub.net, *.purview.azure.com and the "
-            "source's host from TLS inspection on the proxy (Proxy server considerations: "
-            f"{DOCS}#proxy-server-considerations).",
-            r"Import-Certificate -FilePath .\proxy-root.cer -CertStoreLocation Cert:\LocalMachine\Root",
-            SERVICE_RESTART,
-        ),
+        confirm=_CONNECT_FAILED,
     ),
 )
 
@@ -179,15 +191,23 @@ def judge_text(scan: str, runtime: str, run: Json, text: str, version: str | Non
     if found is None:
         return None
     problem, matched = found
+    sure = problem.confirm is None or re.search(problem.confirm, text, re.IGNORECASE) is not None
+    detail = (
+        f"The newest run failed with \u201c{matched}\u201d: {problem.explanation}. The bot cannot "
+        f"see the machine: apply the fix on every node of runtime {runtime}, then run the scan again."
+    )
+    if not sure:
+        detail = (
+            f"The newest run's error names \u201c{matched}\u201d but does not say plainly that this is the "
+            f"cause; if it is, {problem.explanation}. Check on the machine before applying the fix on "
+            f"every node of runtime {runtime}."
+        )
     return META.finding(
-        problem.status,
-        f"{title}: {problem.headline}",
-        detail=(
-            f"The newest run failed with \u201c{matched}\u201d: {problem.explanation}. The bot cannot "
-            f"see the machine: apply the fix on every node of runtime {runtime}, then run the scan again."
-        ),
+        problem.status if sure else Status.WARN,
+        f"{title}: {problem.headline}" if sure else f"{title}: maybe {problem.headline}",
+        detail=detail,
         fix=problem.fix,
-        evidence={**base, "cause": problem.cause, "matched": matched},
+        evidence={**base, "cause": problem.cause, "matched": matched, "confirmed": sure},
         scan=scan,
     )
 

@@ -10,15 +10,19 @@ from the status's nodes (`concurrentJobsLimit` / `maxConcurrentJobs`, and `concu
 service sends it) and said to be unverified otherwise.
 https://learn.microsoft.com/en-us/rest/api/purview/scanningdataplane/triggers/get
 
-Verdicts: an enabled schedule with no run for more than twice its interval is `fail` (Purview is not running
-the scan; `causeSince` is the moment it became overdue, so an older success does not overrule it); a disabled
-or ended schedule is `warn` (it may be on purpose); a run queued more than 2 h, or in progress more than
-24 h, is `warn`, naming the runtime's load when the status shows it.
+Verdicts: a schedule whose trigger says Enabled, with no run started or ended, nothing scheduled, and no
+(re)start or change of the trigger for more than twice its interval is `fail` (Purview is not running the
+scan; `causeSince` is the moment it became overdue, so an older success does not overrule it). The same
+with the runs unreadable, or no Enabled state on the trigger, is only `warn`: the bot cannot see enough. A
+startTime without offset in a named time zone is read as anything within 14 h of it. A disabled or ended
+schedule is `warn` (it may be on purpose); a run queued more than 2 h, or in progress more than 24 h, is
+`warn`, naming the runtime's load when the status shows it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -84,14 +88,58 @@ def _edit_step(ds: str, scan: str, what: str) -> str:
     )
 
 
-def _schedule(target: Target, scan: str, trigger: Json, runs: list[Json]) -> Finding:
+# The widest UTC offsets (UTC-12 … UTC+14): a startTime without an offset, read in a named time zone the bot
+# does not convert (Windows zone names), may lie this far either side of the same wall-clock time in UTC.
+_TZ_SLACK = timedelta(hours=14)
+_UTC_ZONES = {"", "utc", "z", "gmt", "coordinated universal time", "etc/utc", "utc+00:00"}
+_HAS_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
+
+
+def start_window(recurrence: Json) -> tuple[datetime, datetime] | None:
+    """(earliest, latest) moment the recurrence's `startTime` can mean in UTC; None without one.
+
+    A startTime with `Z` or an offset is exact. One without, in a non-UTC `timeZone`, is wall-clock time
+    in that zone, which the bot does not convert: it may be up to 14 h either way.
+    https://learn.microsoft.com/en-us/rest/api/purview/scanningdataplane/triggers/get (Recurrence)
+    """
+    raw = str(recurrence.get("startTime") or "").strip()
+    start = parse_time(raw)
+    if start is None:
+        return None
+    zone = str(recurrence.get("timeZone") or "").strip().lower()
+    if _HAS_OFFSET.search(raw) or zone in _UTC_ZONES:
+        return start, start
+    return start - _TZ_SLACK, start + _TZ_SLACK
+
+
+def last_activity(runs: list[Json]) -> datetime | None:
+    """The latest start or end of any run: Purview schedules no run while one is still going, and the next
+    scheduled one comes after the last one ended, so a long run is no missed schedule."""
+    moments = (
+        t for r in runs for key in ("startTime", "endTime", "queuedTime") if (t := parse_time(r.get(key)))
+    )
+    return max(moments, default=None)
+
+
+def _schedule(
+    target: Target, scan: str, trigger: Json, runs: list[Json], runs_error: GatewayError | None = None
+) -> Finding:
     props = trigger.get("properties") or {}
     rec = props.get("recurrence") or {}
     every = period(rec)
     state = str(props.get("state") or "").strip()
     ds = target.source_name
-    newest = max((t for r in runs if (t := parse_time(r.get("startTime"))) is not None), default=None)
-    last = max((t for t in (newest, parse_time(props.get("lastScheduled"))) if t is not None), default=None)
+    newest = last_activity(runs)
+    window = start_window(rec)
+    # every moment from which the schedule counts afresh: the newest run, the last time Purview scheduled
+    # one, the schedule's start (its latest reading) and the trigger's creation / last change
+    anchors = [
+        newest,
+        parse_time(props.get("lastScheduled")),
+        window[1] if window else None,
+        parse_time(props.get("lastModifiedAt")),
+        parse_time(props.get("createdAt")),
+    ]
     ev: dict[str, Any] = {
         "trigger": {
             "state": state or None,
@@ -99,20 +147,24 @@ def _schedule(target: Target, scan: str, trigger: Json, runs: list[Json]) -> Fin
             "interval": rec.get("interval"),
             "startTime": rec.get("startTime"),
             "endTime": rec.get("endTime"),
+            "timeZone": rec.get("timeZone"),
             "lastScheduled": props.get("lastScheduled"),
+            "createdAt": props.get("createdAt"),
             "lastModifiedAt": props.get("lastModifiedAt"),
         },
-        "lastRunStart": _iso(newest),
+        "lastRunActivity": _iso(newest),
         "docs": _TRIGGER_DOC,
     }
+    if runs_error is not None:
+        ev["runsError"] = runs_error.as_evidence()
     if state.lower() == "disabled":
         return META.finding(
             Status.WARN,
             f"Scan {scan}'s schedule is disabled: it runs only when started by hand",
             detail=(
                 f"The trigger of scan {ds}/{scan} has state Disabled (last modified "
-                f"{props.get('lastModifiedAt') or 'at an unknown time'}); its last run started "
-                f"{_iso(newest) or 'never'}. If the pause is not intended, enable the schedule."
+                f"{props.get('lastModifiedAt') or 'at an unknown time'}); its runs' latest activity: "
+                f"{_iso(newest) or 'none'}. If the pause is not intended, enable the schedule."
             ),
             fix=[_edit_step(ds, scan, "Recurring, and save to enable the schedule again")],
             evidence={**ev, "causeSince": props.get("lastModifiedAt")},
@@ -130,7 +182,7 @@ def _schedule(target: Target, scan: str, trigger: Json, runs: list[Json]) -> Fin
             evidence=ev,
             scan=scan,
         )
-    start = parse_time(rec.get("startTime"))
+    every_text = f"every {rec.get('interval') or 1} {rec.get('frequency')}"
     if every is None:
         return META.finding(
             Status.PASS,
@@ -139,42 +191,77 @@ def _schedule(target: Target, scan: str, trigger: Json, runs: list[Json]) -> Fin
             evidence=ev,
             scan=scan,
         )
-    since = last or start
-    if since is None or (start is not None and start > target.now):
+    if window is not None and window[1] > target.now:
         return META.finding(
             Status.PASS,
-            f"Scan {scan} is scheduled every {rec.get('interval') or 1} {rec.get('frequency')}",
-            detail="Its schedule has not started yet." if since else "It has no start time or run yet.",
+            f"Scan {scan} is scheduled {every_text}",
+            detail=f"Its schedule starts {rec.get('startTime')} (time zone {rec.get('timeZone') or 'UTC'}).",
+            evidence=ev,
+            scan=scan,
+        )
+    since = max((t for t in anchors if t is not None), default=None)
+    if since is None:
+        return META.finding(
+            Status.PASS,
+            f"Scan {scan} is scheduled {every_text}",
+            detail="Its trigger names no start time and the scan has no run yet.",
+            evidence=ev,
+            scan=scan,
+        )
+    going = next((r for r in runs if _status(r) in _QUEUED | _RUNNING), None)
+    if going is not None:  # no scheduled run starts while one is queued or in progress
+        return META.finding(
+            Status.PASS,
+            f"Scan {scan} is scheduled {every_text}; a run is {going.get('status')}",
+            detail=f"Run {going.get('id')} is {going.get('status')}: the next scheduled run waits for it.",
             evidence=ev,
             scan=scan,
         )
     late = target.now - since
-    if late > 2 * every:
-        overdue = since + 2 * every
-        missed = int(late / every)
+    if late <= 2 * every:
         return META.finding(
-            Status.FAIL,
-            f"Scan {scan} is scheduled every {rec.get('interval') or 1} {rec.get('frequency')} but has not "
-            f"run for {_ago(late)}",
+            Status.PASS,
+            f"Scan {scan} runs on schedule ({every_text})",
+            detail=f"The trigger is enabled and the schedule's latest activity was at {_iso(since)}.",
+            evidence=ev,
+            scan=scan,
+        )
+    overdue = since + 2 * every
+    missed = int(late / every)
+    steps = [
+        _edit_step(ds, scan, "Recurring, then save (re-creates the schedule)"),
+        f"Purview portal ({PORTAL}) > Data map > Data sources > {ds} > scan {scan} > Run scan now, "
+        "and watch that run's status.",
+    ]
+    title = f"Scan {scan} is scheduled {every_text} but has not run for {_ago(late)}"
+    if runs_error is not None or state.lower() != "enabled":
+        # what the bot could not see (the runs, or whether the trigger is on) keeps this a warning
+        why = (
+            f"the bot could not read the scan's runs ({runs_error.reason}), so a recent run may be missing"
+            if runs_error is not None
+            else f"the trigger states no Enabled state ({state or 'none'})"
+        )
+        return META.finding(
+            Status.WARN,
+            f"{title}, as far as the bot can see",
             detail=(
-                f"The trigger of scan {ds}/{scan} is enabled (every {rec.get('interval') or 1} "
-                f"{rec.get('frequency')}), yet no run started since {_iso(since)}: about {missed} scheduled "
-                "runs are missing. Purview stopped scheduling it; saving the trigger again re-creates the "
-                "schedule, and a run started by hand shows whether the scan itself still works."
+                f"The trigger of scan {ds}/{scan} names no run or scheduling since {_iso(since)}, but {why}."
             ),
-            fix=[
-                _edit_step(ds, scan, "Recurring, then save (re-creates the schedule)"),
-                f"Purview portal ({PORTAL}) > Data map > Data sources > {ds} > scan {scan} > Run scan now, "
-                "and watch that run's status.",
-            ],
-            evidence={**ev, "overdueSince": _iso(overdue), "causeSince": _iso(overdue)},
+            fix=steps,
+            evidence={**ev, "overdueSince": _iso(overdue)},
             scan=scan,
         )
     return META.finding(
-        Status.PASS,
-        f"Scan {scan} runs on schedule (every {rec.get('interval') or 1} {rec.get('frequency')})",
-        detail=f"The trigger is enabled and the last run started {_iso(since)}.",
-        evidence=ev,
+        Status.FAIL,
+        title,
+        detail=(
+            f"The trigger of scan {ds}/{scan} is enabled ({every_text}), yet no run started, ended or was "
+            f"scheduled since {_iso(since)}: about {missed} scheduled runs are missing. Purview stopped "
+            "scheduling it; saving the trigger again re-creates the schedule, and a run started by hand "
+            "shows whether the scan itself still works."
+        ),
+        fix=steps,
+        evidence={**ev, "overdueSince": _iso(overdue), "causeSince": _iso(overdue)},
         scan=scan,
     )
 
@@ -284,6 +371,7 @@ async def _one(target: Target, scan_json: Json) -> list[Finding]:
         _quietly(target.facts.runs(target.source_name, scan)),
     )
     runs = runs_read if isinstance(runs_read, list) else []
+    runs_error = runs_read if isinstance(runs_read, GatewayError) else None
     found: list[Finding] = []
     if isinstance(trigger_read, NotFoundError):
         found.append(
@@ -296,7 +384,7 @@ async def _one(target: Target, scan_json: Json) -> list[Finding]:
     elif isinstance(trigger_read, GatewayError):
         found.append(META.unknown(f"Could not read the schedule of scan {scan}", trigger_read, scan=scan))
     else:
-        found.append(_schedule(target, scan, trigger_read, runs))
+        found.append(_schedule(target, scan, trigger_read, runs, runs_error))
     stuck = await _stuck(target, scan_json, runs)
     if stuck is not None:
         found.append(stuck)

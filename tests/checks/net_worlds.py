@@ -179,9 +179,9 @@ def add_endpoint(
     )
     world["resources"].append(pe)
     zone_name = zone_for(target, group)
-    assert zone_name is not None
     label = target.rsplit("/", 1)[-1]
     if dns:
+        assert zone_name is not None
         world["resources"].append({**zone_group(pe["id"], zone_name, f"{label}.{zone_name}", ip)})
         if not any(r["id"] == zone_id(zone_name) for r in world["resources"]):
             world["resources"].append(zone(zone_name))

@@ -110,3 +110,16 @@ def test_classifier_sends_collection_out_of_bound_to_this_section() -> None:
     assert (
         found is not None and found.section == s.COLLECTIONS and found.cause == SCAN_COLLECTION_OUT_OF_BOUND
     )
+
+
+async def test_a_scan_moved_out_after_its_last_success_keeps_the_fail() -> None:
+    # reviewer r12: the source moved on 11-20, the scan on 11-25; the success of 11-22 predates the mismatch
+    world = _world("finance")
+    scan = w.pv(world)["scans"]["sales-adls"][0]
+    scan["properties"]["collection"]["lastModifiedAt"] = "2026-11-25T00:00:00Z"
+    [f] = await _run(world)
+    assert f.evidence[run_evidence.CAUSE_SINCE] == "2026-11-25T00:00:00Z"
+    runs = [w.scan_run("Succeeded", "2026-11-22T00:00:00Z")]
+    assert run_evidence.overrule([f], {"weekly": runs})[0].status is Status.FAIL
+    later = [w.scan_run("Succeeded", "2026-11-26T00:00:00Z")]
+    assert run_evidence.overrule([f], {"weekly": later})[0].status is Status.WARN

@@ -152,3 +152,19 @@ async def test_one_graph_read_per_app_however_many_scans() -> None:
 def test_classifier_sends_entra_secret_errors_to_this_section(text: str, cause: str) -> None:
     found = classify_text(text)
     assert found is not None and found.section == s.SP_CREDENTIAL and found.cause == cause
+
+
+async def test_a_secret_whose_end_the_bot_cannot_read_is_never_counted_as_expired() -> None:
+    # reviewer r12: a missing or unreadable endDateTime means "no end the bot knows", never "expired"
+    odd = {"keyId": "k-odd", "displayName": "scan-odd", "endDateTime": "not-a-date"}
+    [f] = await _run(_world([EXPIRED, odd]))
+    assert f.status is Status.PASS and "scan-odd (no end date)" in f.detail
+
+
+async def test_a_valid_certificate_does_not_rescue_expired_client_secrets() -> None:
+    # Purview's service-principal credential holds a client secret (servicePrincipalKey), never a certificate
+    [f] = await _run(
+        _world([EXPIRED, {**EXPIRED, "keyId": "k-older", "endDateTime": "2026-01-01T00:00:00Z"}])
+    )
+    assert f.status is Status.FAIL and f.evidence["certificates"][0]["endDateTime"] == "2028-01-01T00:00:00Z"
+    assert f.evidence[run_evidence.CAUSE_SINCE] == "2026-11-01T00:00:00Z"  # the newest expiry

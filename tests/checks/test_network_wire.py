@@ -109,3 +109,42 @@ def test_a_trigger_key_must_name_a_data_source_and_a_scan() -> None:
     w.pv(world)["triggers"] = {"sales-adls": n.trigger()}
     with pytest.raises(WorldError, match="DATASOURCE/SCAN"):
         load_world(world)
+
+
+async def test_every_private_dns_list_pages_and_every_call_names_its_api_version(
+    env: pytest.MonkeyPatch,
+) -> None:
+    """reviewer r12: with one item a page, the A record and the VNet link the check needs are on page 2; the
+    sandbox serves nextLink and the stand-in refuses a call without api-version."""
+    world = w.adls_world(public="Disabled")
+    world["pageSize"] = 1
+    n.on_shir(world)
+    zone = "privatelink.dfs.core.windows.net"
+    other_vnet = f"{n.NET_RG}/providers/Microsoft.Network/virtualNetworks/aaa-other"
+    world["resources"] += [n.a_record(zone, "aaa-first", "10.9.9.9"), n.vnet_link(zone, other_vnet)]
+    n.add_endpoint(world, w.STORAGE_ID, "pe-dfs", "dfs")
+    n.add_endpoint(world, w.STORAGE_ID, "pe-blob", "blob", ip="10.1.0.6")
+    async with Sandbox(load_world(world, rebase_to=NOW)) as sb:
+        for key, value in sb.env().items():
+            env.setenv(key, value)
+        settings = Settings()
+        async with azure_clients(settings) as clients:
+            facts = Facts(clients.gateways(w.ACCOUNT), w.ACCOUNT)
+            report = await diagnose(
+                facts, "sales-adls", checks=(private_dns.CHECK,), docs_base=settings.docs_url, now=NOW
+            )
+    [f] = report.findings
+    assert f.status is Status.PASS, f.detail
+    assert "vnet-scan" in f.detail  # the link on the second page was read
+    made = [r for r in sb.requests if r.host_area == "arm" and r.status != 401]
+    versions = {
+        "/privateDnsZoneGroups": "2023-09-01",
+        "/A": "2024-06-01",
+        "/virtualNetworkLinks": "2024-06-01",
+    }
+    for tail, version in versions.items():
+        calls = [r for r in made if r.path.endswith(tail)]
+        assert calls and all(r.query.get("api-version") == version for r in calls), (tail, calls)
+    a_lists = [r for r in made if r.path.endswith(f"/{zone}/A")]
+    assert len(a_lists) == 2 and any("$skiptoken" in r.query for r in a_lists)
+    assert all(r.query.get("api-version") for r in made)

@@ -167,3 +167,40 @@ async def test_a_rejected_connection_named_by_its_group_on_the_connection_fails_
     assert f.status is Status.FAIL
     assert {e["status"] for e in f.evidence["endpoints"]} == {"Rejected", "Pending"}
     assert sum("private-endpoint-connection approve" in x for x in f.fix) == 2
+
+
+# --- a managed instance lives in a VNet (reviewer r12) --------------------------------------------------
+
+MI_ID = f"{w.RG_ID}/providers/Microsoft.Sql/managedInstances/sales-mi"
+
+
+def _mi_world() -> dict[str, Any]:
+    world = w.base_world()
+    w.with_source(
+        world,
+        w.data_source("sales-mi", "AzureSqlDatabaseManagedInstance", MI_ID),
+        [w.scan("nightly", "AzureSqlDatabaseManagedInstanceMsi")],
+        resources=[
+            {
+                "id": MI_ID,
+                "name": "sales-mi",
+                "type": "Microsoft.Sql/managedInstances",
+                "properties": {"publicDataEndpointEnabled": False},
+            }
+        ],
+    )
+    n.on_shir(world, "sales-mi")
+    return world
+
+
+async def test_a_managed_instance_without_a_private_endpoint_is_not_a_failure() -> None:
+    # its public data endpoint is off, yet a runtime in its VNet (or a peered one) reaches it directly
+    [f] = await private_dns.run(await FakeWorld(_mi_world()).target("sales-mi"))
+    assert f.status is Status.SKIPPED and "VNet-local endpoint" in f.detail
+
+
+async def test_a_pending_endpoint_on_a_managed_instance_is_only_a_warning() -> None:
+    world = _mi_world()
+    n.add_endpoint(world, MI_ID, "pe-mi", "managedInstance", status="Pending", dns=False)
+    [f] = await private_dns.run(await FakeWorld(world).target("sales-mi"))
+    assert f.status is Status.WARN and "Pending" in f.title

@@ -151,3 +151,15 @@ async def test_an_unreadable_managed_storage_account_is_unknown_not_a_failure() 
     n.add_endpoint(world, MANAGED_HUB, "pv-ingest-ns", "namespace")
     [f] = await _run(world)
     assert f.status is Status.UNKNOWN and "could not read managed resource" in f.title
+
+
+async def test_an_approved_endpoint_naming_no_sub_resource_keeps_it_from_failing() -> None:
+    # reviewer r12: an endpoint read fine but without groupIds may be the account endpoint
+    world = _world()
+    pe_id = n.add_endpoint(world, w.ACCOUNT_ID, "pv-any", "account", dns=False)
+    pe = next(r for r in world["resources"] if r["id"] == pe_id)
+    for link in pe["properties"]["privateLinkServiceConnections"]:
+        link["properties"].pop("groupIds", None)
+    found = await _run(world)
+    assert [f.status for f in found] == [Status.WARN]
+    assert "could not be read to see their sub-resource" in found[0].detail

@@ -140,3 +140,33 @@ async def test_scan_history_points_at_the_learn_page_of_a_section_beyond_the_gui
     [f] = await scan_history.run(await fake.target("sales-adls"))
     assert f.section == s.RUNTIME_HOST and "manage-integration-runtimes#prerequisites" in f.detail
     assert "the guide's section" not in f.detail
+
+
+# --- a word in the error is not yet the cause (reviewer r12) -------------------------------------------
+
+TLS_ON_RELAY = (
+    "Failed to send to 'wu2-relay.servicebus.windows.net': The underlying connection was closed: Could not "
+    "establish trust relationship for the SSL/TLS secure channel."
+)
+RELAY_NAMED_ONLY = (
+    "Put token failed. status-code: 401, status-description: InvalidSignature: The token has an invalid "
+    "signature. TrackingId:6d2e, SystemTracker:atlas-0a1b.servicebus.windows.net:atlas_entities"
+)
+
+
+async def test_a_tls_failure_on_the_relay_is_a_trust_problem_not_a_blocked_port() -> None:
+    [f] = await _run(_world(TLS_ON_RELAY))
+    assert f.status is Status.WARN and f.evidence["cause"] == runtime_host.TLS_TRUST
+    found = classify.classify_text(TLS_ON_RELAY)
+    assert found is not None and found.cause == classify.SHIR_TLS_TRUST
+
+
+async def test_a_relay_host_named_without_a_failed_connection_is_only_a_warning() -> None:
+    [f] = await _run(_world(RELAY_NAMED_ONLY))
+    assert f.status is Status.WARN and f.evidence["confirmed"] is False
+    assert f.evidence["cause"] == runtime_host.OUTBOUND_BLOCKED and "maybe" in f.title
+
+
+async def test_fips_named_in_passing_is_only_a_warning() -> None:
+    [f] = await _run(_world("Connection failed: the server requires a FIPS 140-2 cipher suite."))
+    assert f.status is Status.WARN and f.evidence["cause"] == runtime_host.FIPS_MODE
