@@ -4,13 +4,17 @@
 `GET /subscriptions/{id}/providers/Microsoft.Insights/eventtypes/management/values`, newest first.
 
 The `$filter` grammar is the service's, and as narrow: `eventTimestamp ge '…'` (required), optionally
-`eventTimestamp le '…'`, and at most one of `resourceGroupName`, `resourceUri`, `resourceProvider`,
-`correlationId` (`eq`); anything else is a 400. `$select` trims each event to the listed fields (the
-spec's list); paging by `nextLink`.
+`eventTimestamp le '…'`, each once, and at most one of `resourceGroupName`, `resourceUri`,
+`resourceProvider`, `correlationId` (`eq`); anything else is a 400, as is a start older than the 90 days
+the service keeps (https://github.com/Azure/azure-cli/issues/4885). `$select` trims each event to the
+listed `EventData` properties (the spec's `x-ms-odata`; its own example selects `id`); paging by
+`nextLink`; `api-version` 2015-04-01 only.
 https://learn.microsoft.com/en-us/rest/api/monitor/activity-logs/list
+(azure-rest-api-specs monitor/resource-manager/Microsoft.Insights/stable/2015-04-01/activityLogs_API.json)
 
 `GET {resourceId}/providers/Microsoft.Resources/changes[/{id}]` (a top-level resource): its changes of the
-last 14 days (by `changeAttributes.timestamp`), newest first, `$top` 1-100, paged by `nextLink`.
+last 14 days (by `changeAttributes.timestamp`), newest first, `$top` 1-100, paged by `nextLink`;
+`api-version` 2022-05-01 (or the 2022-03-01-preview it replaced).
 https://learn.microsoft.com/en-us/rest/api/resources/changes/list
 """
 
@@ -36,6 +40,9 @@ CHANGES = re.compile(
     re.I,
 )
 CHANGES_KEPT = timedelta(days=14)
+ACTIVITY_LOG_KEPT = timedelta(days=90)
+ACTIVITY_LOG_VERSIONS = frozenset({"2015-04-01"})
+CHANGES_VERSIONS = frozenset({"2022-05-01", "2022-03-01-preview"})
 _TIME = re.compile(r"^\s*eventTimestamp\s+(ge|le)\s+'([^']*)'\s*$", re.I)
 NARROWING = {
     "resourcegroupname": "resourceGroupName",
@@ -48,6 +55,7 @@ SELECTABLE = {
     for name in (
         "authorization",
         "caller",
+        "category",
         "claims",
         "correlationId",
         "description",
@@ -55,6 +63,7 @@ SELECTABLE = {
         "eventName",
         "eventTimestamp",
         "httpRequest",
+        "id",
         "level",
         "operationId",
         "operationName",
@@ -62,10 +71,12 @@ SELECTABLE = {
         "resourceGroupName",
         "resourceProviderName",
         "resourceId",
+        "resourceType",
         "status",
         "submissionTimestamp",
         "subStatus",
         "subscriptionId",
+        "tenantId",
     )
 }
 
@@ -96,6 +107,8 @@ def parse_filter(text: str | None, now: datetime) -> tuple[datetime, datetime, t
     for clause in split_and(text):
         if match := _TIME.match(clause):
             when = _time(match.group(2))
+            if (start if match.group(1).lower() == "ge" else end) is not None:
+                raise _bad(f"The $filter names eventTimestamp {match.group(1)} twice.")
             if match.group(1).lower() == "ge":
                 start = when
             else:
@@ -108,9 +121,22 @@ def parse_filter(text: str | None, now: datetime) -> tuple[datetime, datetime, t
     if start is None:
         raise _bad("The $filter must contain eventTimestamp ge '<start time>'.")
     end = end or now
-    if end - start > timedelta(days=90):
-        raise _bad("The time range of $filter cannot be greater than 90 days.")
+    if start < now - ACTIVITY_LOG_KEPT:
+        raise _bad("The start time of $filter cannot be more than 90 days in the past.")
+    if end < start:
+        raise _bad("The end time of $filter is before its start time.")
     return start, end, narrowing
+
+
+def _api_version(request: web.Request, accepted: frozenset[str]) -> None:
+    version = query_param(request.query, "api-version") or ""
+    if version not in accepted:
+        raise ApiError(
+            400,
+            "InvalidApiVersionParameter",
+            f"The api-version '{version}' is invalid. The supported versions are "
+            f"'{', '.join(sorted(accepted))}'.",
+        )
 
 
 def _value(field: object) -> str:
@@ -153,10 +179,12 @@ async def handle(ctx: Context, request: web.Request) -> web.Response:
     if request.method != "GET":
         raise ApiError(405, "UnsupportedHttpVerb", f"The HTTP verb '{request.method}' is not supported.")
     if (changes := CHANGES.match(request.path)) is not None:
+        _api_version(request, CHANGES_VERSIONS)
         return _changes(ctx, request, changes.group(1), changes.group(2))
     match = PATH.match(request.path)
     if match is None:
         raise ApiError(404, "NotFound", f"The path '{request.path}' is not an Activity Log path.")
+    _api_version(request, ACTIVITY_LOG_VERSIONS)
     subscription = match.group(1).lower()
     if subscription not in ctx.subscriptions:
         raise ApiError(

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from checks.accounts import arm_name
 from checks.changes.events import GUID, Event, describe, noise, parse
@@ -159,6 +160,7 @@ def events_to_changes(
     with what each succeeded one may have broken (and `roles` with the touched resource's role)."""
     seen: set[str] = set()
     out: list[Change] = []
+    started = _started_requests(pages)
     for doc in (d for page in pages for d in page):
         event = parse(doc)
         if event is None or event.id in seen or not event.final or noise(event):
@@ -172,10 +174,29 @@ def events_to_changes(
         out.append(_change(event, item, names))
         if roles is not None:
             roles[out[-1].key] = item.role
-        checks = narrowed_checks(event, item.role, frozenset(names))
+        request = started.get(_operation_key(event)) if event.request is None else None
+        checks = narrowed_checks(event, item.role, frozenset(names), request=request)
         if checks:
             narrows[out[-1].key] = checks
     return out
+
+
+def _operation_key(event: Event) -> tuple[str, str, str]:
+    return ((event.correlation_id or "").lower(), event.op, event.resource_id.lower().rstrip("/"))
+
+
+def _started_requests(pages: list[list[Json]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Request bodies by operation (correlation id, operation, resource): Azure keeps a write's
+    `requestbody` on its `Started` (BeginRequest) event more often than on the final one."""
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for doc in (d for page in pages for d in page):
+        event = parse(doc)
+        if event is None or event.final or not event.correlation_id:
+            continue
+        body = event.request
+        if body is not None:
+            found.setdefault(_operation_key(event), body)
+    return found
 
 
 async def _secret_versions(facts: Facts, secrets: list[VaultSecret], win: Window) -> list[Change]:
@@ -309,7 +330,9 @@ def merge_properties(
         if told is not None:
             merged = replace(told, properties=told.properties + found.properties)
             changes[told.key] = by_correlation[(found.correlation_id or "").lower()] = merged
-            if told.key in narrows and told.operation and told.operation.lower() in REFINED:
+            adds = (told.resource_id or "").lower().rstrip("/").endswith("/accesspolicies/add")
+            if not told.attempted and not adds and told.operation and told.operation.lower() in REFINED:
+                # what Azure recorded the write changed decides, over what its request body asked
                 narrows[told.key] = narrowed_by(merged.properties, roles.get(told.key, ""))
             continue
         if not found.properties or found.at is None or not win.start <= found.at <= win.end:

@@ -1,9 +1,12 @@
 """Activity Log `EventData` as the timeline reads it: what was done to what, by whom, in one line.
 
-Azure writes several events per operation (`Started`, then `Succeeded` / `Failed`, each its own
-`eventDataId`); only the final ones say what happened. Role assignment events carry the assignment in
-`properties.requestbody` (writes) or `properties.responseBody` (deletes) as a JSON string.
+Azure writes several events per operation (`Started`, `Accepted` for a long-running one, then
+`Succeeded` / `Failed`, each its own `eventDataId`); only the final ones say what happened. `subStatus`
+carries the HTTP status of the call ("NoContent (HTTP Status Code: 204)"): a delete answered 204 found
+nothing to delete (ARM's contract for DELETE), so it removed nothing. Role assignment events carry the
+assignment in `properties.requestbody` (writes) or `properties.responseBody` (deletes) as a JSON string.
 https://learn.microsoft.com/en-us/azure/azure-monitor/essentials/activity-log-schema
+https://github.com/Azure/azure-resource-manager-rpc/blob/master/v1.0/resource-api-reference.md#delete-resource
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ class Event:
     resource_id: str
     correlation_id: str | None
     properties: dict[str, Any]
+    sub_status: str = ""
+    """`subStatus.value` (or `properties.statusCode`): `OK`, `Created`, `NoContent`, `Forbidden`…"""
 
     @property
     def op(self) -> str:
@@ -89,6 +94,25 @@ class Event:
     @property
     def succeeded(self) -> bool:
         return self.status.lower() == "succeeded"
+
+    @property
+    def removed_nothing(self) -> bool:
+        """A delete answered `204 No Content`: there was nothing to delete."""
+        return self.verb == "delete" and self.sub_status.replace(" ", "").lower() == "nocontent"
+
+    @property
+    def request(self) -> dict[str, Any] | None:
+        """The write's request body (`properties.requestbody`), its `properties` object; None when the
+        event does not carry it (Azure leaves it out of some events, and cuts long ones)."""
+        raw = next((v for k, v in self.properties.items() if k.lower() == "requestbody" and v), None)
+        try:
+            doc = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:  # cut off: Azure shortens long bodies
+            return None
+        if not isinstance(doc, dict):
+            return None
+        inner = doc.get("properties")
+        return inner if isinstance(inner, dict) else doc
 
     @property
     def is_role_assignment(self) -> bool:
@@ -137,6 +161,7 @@ def parse(doc: Json) -> Event | None:
     if not event_id or not operation:
         return None
     props = doc.get("properties")
+    props = props if isinstance(props, dict) else {}
     return Event(
         id=str(event_id),
         at=parse_time(doc.get("eventTimestamp")),
@@ -146,7 +171,8 @@ def parse(doc: Json) -> Event | None:
         status=_value(doc.get("status")),
         resource_id=str(doc.get("resourceId") or ""),
         correlation_id=str(doc["correlationId"]) if doc.get("correlationId") else None,
-        properties=props if isinstance(props, dict) else {},
+        properties=props,
+        sub_status=_value(doc.get("subStatus")) or str(props.get("statusCode") or ""),
     )
 
 
@@ -179,6 +205,8 @@ def describe(event: Event, names: dict[str, str]) -> str:
     `names` maps lower-case principal ids to names the diagnosis already knows (Purview's identity).
     """
     done = _VERB.get(event.verb, event.verb)
+    if event.removed_nothing:
+        done = "deleted (it did not exist: nothing was removed)"
     if event.is_role_assignment:
         who = event.principal_id
         whom = f" for {names.get(who, who)}" if who else ""

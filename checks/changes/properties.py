@@ -49,7 +49,9 @@ def _path(name: str) -> str:
 
 
 def _text(value: object) -> str | None:
-    return None if value is None else str(value)
+    """The value as Azure wrote it; the string `"null"` (the spec's example: an inserted tag's
+    `previousValue`) is no value."""
+    return None if value is None or value == "null" else str(value)
 
 
 def parse(doc: Json) -> ResourceChange | None:

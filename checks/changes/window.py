@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from checks.catalogue.scan_history import history
 from checks.gateways.api import Json
+from checks.gateways.monitor import RETENTION_MARGIN_S
 from checks.times import parse_time
 
 RETENTION = timedelta(days=90)
@@ -69,5 +70,5 @@ def window(runs_by_scan: dict[str, list[Json]], now: datetime, *, days: int | No
         start = now - timedelta(days=days)
     else:
         start = min((_start(s, now) for s in spans), default=now - BEFORE_FIRST_FAILURE)
-    floor = now - RETENTION
+    floor = now - RETENTION + timedelta(seconds=RETENTION_MARGIN_S)  # never past the service's 90 days
     return Window(start=max(start, floor), end=now, spans=spans, capped=start < floor)

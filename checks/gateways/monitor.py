@@ -2,7 +2,12 @@
 
 `GET /subscriptions/{id}/providers/Microsoft.Insights/eventtypes/management/values?api-version=2015-04-01`
 with a `$filter` of a time range and at most one of `resourceGroupName`, `resourceUri`, `resourceProvider`
-or `correlationId` ("No other syntax is allowed"), `$select` to trim each event, paged by `nextLink`.
+or `correlationId` ("No other syntax is allowed"), paged by `nextLink`. No `$select`: the spec's list of
+selectable names (`SelectParameter`: authorization, claims, correlationId, … subscriptionId) has no
+`caller`, the one field the timeline cannot do without, and `$select` is optional; whole events cost a few
+kilobytes each on reads already narrowed to a resource group or a provider.
+Spec: azure-rest-api-specs specification/monitor/resource-manager/Microsoft.Insights/stable/2015-04-01/
+activityLogs_API.json (ActivityLogs_List).
 Reader on the subscription covers it (`Microsoft.Insights/eventtypes/values/read`).
 https://learn.microsoft.com/en-us/rest/api/monitor/activity-logs/list
 https://learn.microsoft.com/en-us/azure/azure-monitor/essentials/rest-activity-log
@@ -23,22 +28,10 @@ EVENTS_PATH = "Microsoft.Insights/eventtypes/management/values"
 CHANGES_API = "2022-05-01"
 CHANGES_READ = "Reader on the resource (Microsoft.Resources/changes, 14 days of property changes)"
 ACTIVITY_LOG_READ = "Microsoft.Insights/eventtypes/values/read (Reader on the subscription)"
-SELECT = ",".join(
-    (
-        "eventDataId",
-        "eventTimestamp",
-        "caller",
-        "operationName",
-        "status",
-        "resourceId",
-        "resourceGroupName",
-        "resourceProviderName",
-        "correlationId",
-        "properties",
-        "authorization",
-    )
-)
-"""The fields the timeline reads (the spec's `$select` list); `claims` and `httpRequest` are left out."""
+RETENTION_MARGIN_S = 3600
+"""How far inside the 90 days a capped window starts: the service refuses a start time older than its
+retention (`az monitor activity-log list` answers 'Bad Request' just past 90 days:
+https://github.com/Azure/azure-cli/issues/4885), and its clock is read after ours."""
 
 NOT_CONFIGURED = "NotConfigured"
 """The code of the error `Facts` raises when no monitor gateway is wired (a stand-in, a unit test)."""
@@ -108,7 +101,7 @@ class MonitorGateway:
         call = Call(query.label(), ACTIVITY_LOG_READ)
         path = f"/subscriptions/{query.subscription_id}/providers/{EVENTS_PATH}"
         url = self._client.format_url(quote(path, safe="/"))
-        params = {"$filter": query.filter(), "$select": SELECT}
+        params = {"$filter": query.filter()}
         return await guarded(
             call,
             self._timeout,
@@ -116,8 +109,11 @@ class MonitorGateway:
         )
 
     async def resource_changes(self, resource_id: str) -> list[Json]:
-        """`GET {resource}/providers/Microsoft.Resources/changes?api-version=2022-05-01&$top=100`.
-        https://learn.microsoft.com/en-us/rest/api/resources/changes/list
+        """`GET {resource}/providers/Microsoft.Resources/changes?api-version=2022-05-01&$top=100`, then
+        each `nextLink` (it carries `$skipToken`). 2022-05-01 takes only `$top` (1-100) and `$skipToken`:
+        no `$startTime`/`$endTime` in this version (the service keeps 14 days; the caller filters).
+        Spec: specification/resources/resource-manager/Microsoft.Resources/changes/stable/2022-05-01/
+        changes.json (Changes_List); https://learn.microsoft.com/en-us/rest/api/resources/changes/list
         """
         call = Call(f"read the property changes of {resource_id}", CHANGES_READ)
         path = f"{resource_id.rstrip('/')}/providers/Microsoft.Resources/changes"

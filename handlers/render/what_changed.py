@@ -166,7 +166,8 @@ def changes_message(report: Report, days: int | None = None, now: datetime | Non
         blocks.append(_section("No change recorded on the resources this source depends on."))
     lines = text_lines(report, now=at, shown=20) or ["No change recorded on its resources."]
     text = "\n".join([f"What changed on {report.source.name} ({report.account}), {span}:", *lines])
-    return {"text": truncate(text, 4000), "blocks": blocks[:50]}
+    # the fallback is mrkdwn too (notifications, clients without blocks): Azure's words escaped there as well
+    return {"text": truncate(escape(text), 4000), "blocks": blocks[:50]}
 
 
 def text_lines(report: Report, now: datetime | None = None, *, shown: int = TIMELINE_SHOWN) -> list[str]:

@@ -36,23 +36,27 @@ async def _report(deps: Deps, source: str, account: str, days: int | None) -> Re
     service = deps.service
     if not isinstance(service, ChangesService):
         return await deps.runner.run(source, account=account)
-    async with deps.runner.slots.turn():
-        try:
-            async with asyncio.timeout(deps.runner.deadline_seconds + GRACE_SECONDS):
-                return await service.what_changed(source, account=account, days=days)
-        finally:
-            deps.runner.slots.give_back()
+    try:
+        async with asyncio.timeout(deps.runner.deadline_seconds + GRACE_SECONDS):
+            return await service.what_changed(source, account=account, days=days)
+    finally:
+        deps.runner.slots.give_back()
 
 
 async def answer_changes(deps: Deps, work: WhatChanged, account: str, respond: AsyncRespond) -> None:
-    """Look the source up, diagnose it with the asked window, answer with the "What changed" blocks."""
+    """Look the source up, diagnose it with the asked window, answer with the "What changed" blocks.
+
+    As a check: the diagnosis slot first, then the name lookup and the diagnosis inside it (the slot is
+    given back when the diagnosis ends, before the answer is posted)."""
     try:
-        source = await deps.runner.resolve_source(work.source, account)
-        report = await _report(deps, source, account, work.days)
+        async with deps.runner.slots.turn():
+            source = await deps.runner.resolve_source(work.source, account)
+            report = await _report(deps, source, account, work.days)
     except NameNotFoundError as error:
         await respond_text(respond, not_found_text(error))
         return
-    message = changes_message(report, work.days)
+    # a service that cannot set the window answered with the default one: say that one
+    message = changes_message(report, work.days if isinstance(deps.service, ChangesService) else None)
     await respond(
         text=message["text"], blocks=message["blocks"], response_type="ephemeral", replace_original=False
     )

@@ -149,6 +149,7 @@ class WhatChanged:
 
 MAX_CHANGES_DAYS = 90  # the Activity Log's retention
 _DAYS = re.compile(r"^(\d{1,3})d$", re.IGNORECASE)
+_LOOKS_LIKE_DAYS = re.compile(r"^\d+(d|days?|w|weeks?|h|m)?$", re.IGNORECASE)
 
 Command = (
     Help
@@ -233,8 +234,14 @@ def parse_changes(words: list[str]) -> WhatChanged:
         if not 0 < days <= MAX_CHANGES_DAYS:
             raise UsageError("`changes` looks back 1 to 90 days (the Activity Log keeps 90)")
         words = words[:-1]
-    if not words or len(words) > 2:
+    elif len(words) > 1 and _LOOKS_LIKE_DAYS.match(words[-1]):  # `30`, `2w`, `1000d`: not an account
+        raise UsageError(f"`{_clip(words[-1])}` is not a number of days: give 1d to 90d, e.g. `7d`")
+    if not words:
         raise UsageError("`changes` needs a SOURCE: `changes SOURCE [ACCOUNT] [7d]`")
+    if len(words) > 2:
+        raise UsageError(
+            f"too many words after `changes`: {_quoted(words[2:])} (`changes SOURCE [ACCOUNT] [7d]`)"
+        )
     return WhatChanged(words[0], words[1] if len(words) > 1 else None, days)
 
 

@@ -12,6 +12,8 @@ from checks.registry import CATALOGUE
 from sandbox import Sandbox
 from tests.sandbox.conftest import product_clients as clients
 
+__all__ = ["DOCS", "WRITTEN", "clients", "diagnosed", "event"]
+
 WRITTEN = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 """The sample's own `now`: worlds are loaded rebased to it, and diagnosed at it."""
 DOCS = "https://learn.microsoft.com/en-us/purview/troubleshoot-connections"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from sandbox import Sandbox
 from tests.slack.conftest import BotHarness, bot, plain, sample_sandbox, slack, start_bot
 from tests.slack.fake_slack import FakeSlack
@@ -44,10 +46,19 @@ async def test_changes_with_days_reads_that_window(
     assert min(start for start, _ in ranges) == max(start for start, _ in ranges) - timedelta(days=16)
 
 
-async def test_changes_without_a_source_is_usage(bot: BotHarness, slack: FakeSlack) -> None:
-    ack = await bot.command("changes")
-    assert "`changes` needs a SOURCE" in plain(
-        bot.ephemeral_text(ack)
-    ) or "changes SOURCE" in bot.ephemeral_text(ack)
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("changes", "needs a SOURCE"),
+        ("changes sales-adls 120d", "looks back 1 to 90 days"),
+        ("changes sales-adls 2w", "is not a number of days"),
+    ],
+)
+async def test_changes_with_a_wrong_shape_is_usage_and_reads_nothing(
+    bot: BotHarness, slack: FakeSlack, sample_sandbox: Sandbox, text: str, said: str
+) -> None:
+    ack = await bot.command(text)
+    assert said in plain(bot.ephemeral_text(ack))
     await slack.settle()
     assert not slack.calls_to("response_url")
+    assert not [r for r in sample_sandbox.requests if r.host_area != "token"]

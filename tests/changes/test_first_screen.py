@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from checks.model import Finding, Status
 from handlers.render.findings import thread_messages
@@ -37,10 +38,8 @@ OTHER_TRIGGER = replace(
 )
 
 
-def _texts(blocks: list[dict[str, object]]) -> str:
-    return "\n".join(
-        str((b.get("text") or {}).get("text", "")) for b in blocks if isinstance(b.get("text"), dict)
-    )
+def _texts(blocks: list[dict[str, Any]]) -> str:
+    return "\n".join(str(b["text"].get("text", "")) for b in blocks if isinstance(b.get("text"), dict))
 
 
 def test_the_verdict_shows_the_trigger_of_its_cause_only() -> None:
