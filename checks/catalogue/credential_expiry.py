@@ -109,6 +109,8 @@ def fix_steps(cred: SpCredential) -> list[str]:
     secret = vs.ref.secret_name if vs else "<secret name of credential>"
     pinned = vs.ref.secret_version if vs else ""
     steps = [
+        "Add a client secret to the app and write it straight into the credential's Key Vault secret: the "
+        "command below never prints the new value (it goes from Entra ID to Key Vault inside the shell).",
         f"APP_ID={cred.app_id}\n"
         f"az keyvault secret set --vault-name {vault} --name {secret} \\\n"
         '  --value "$(az ad app credential reset --id "$APP_ID" --append --display-name purview-scan '

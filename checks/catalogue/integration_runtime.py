@@ -34,6 +34,7 @@ from checks.secret_refs import collect, human_time, iso
 from checks.sections import SCANS_NO_LONGER_RUN
 from checks.target import Target
 from checks.times import parse_time
+from checks.words import counted
 
 META = CheckMeta(
     id="integration-runtime",
@@ -260,8 +261,8 @@ def judge_connectivity(target: Target, use: IrUse, status: Json) -> Finding:
     if found:
         first = next(p for p in found if p.status is worst([q.status for q in found]))
         return _verdict(use, f"{label}: {first.sentence}", label, found, evidence)
-    counted = f" with {sum(map(_online, nodes))} of {len(nodes)} node(s) Online" if nodes is not None else ""
-    detail = f"{label} is {state}{counted}."
+    online = f" with {sum(map(_online, nodes))} of {counted(len(nodes), 'node')} Online" if nodes else ""
+    detail = f"{label} is {state}{online}."
     return META.finding(Status.PASS, f"{label} is online", detail=detail, evidence=evidence, scan=use.scan)
 
 

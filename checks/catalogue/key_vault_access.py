@@ -26,6 +26,7 @@ from checks.runtimes import scan_runtime_name
 from checks.secret_refs import ScanSecrets, collect, settle
 from checks.sections import KEY_VAULT_ACCESS
 from checks.target import Target
+from checks.words import plural
 
 META = CheckMeta(
     id="key-vault-access",
@@ -367,7 +368,8 @@ def _rbac_finding(
             f"{_who(identity)} can Get the scans' secrets in Key Vault {use.name}, List only on them",
             detail=(
                 f"RBAC grants {_who(identity, oid=True)} getSecret {where} and readMetadata (List) only on "
-                f"secret(s) {', '.join(lists.on_secrets)} of Key Vault {use.name} ({SECRET_SCOPE_DOC}). "
+                f"{plural(len(lists.on_secrets), 'secret')} {', '.join(lists.on_secrets)} of Key Vault "
+                f"{use.name} ({SECRET_SCOPE_DOC}). "
                 "The scans' reads of those secrets work; listing the vault's secrets (the Purview portal's "
                 "secret picker when a credential is created or edited) needs List on the vault itself, "
                 f"which Microsoft's guide asks for ({PURVIEW_KEY_VAULT_DOC})."
@@ -612,7 +614,8 @@ def _azure_route(
     if net.endpoints or (net.state == "firewall" and net.ip_rules):
         paths = []
         if net.endpoints:
-            paths.append(f"approved private endpoint(s) {', '.join(net.endpoints)}")
+            endpoints = plural(len(net.endpoints), "endpoint")
+            paths.append(f"approved private {endpoints} {', '.join(net.endpoints)}")
         if net.state == "firewall" and net.ip_rules:
             paths.append(f"IP rules {', '.join(net.ip_rules)}")
         return META.finding(
@@ -710,7 +713,8 @@ async def _managed_route(
             f"Key Vault {use.name}: no managed private endpoint from {route.phrase()}",
             detail=(
                 f"{where}; {scans} on {route.phrase()}, which has no managed private endpoint to "
-                f"the vault, while the vault has approved private endpoint(s) {', '.join(net.endpoints)} "
+                f"the vault, while the vault has approved private {plural(len(net.endpoints), 'endpoint')} "
+                f"{', '.join(net.endpoints)} "
                 "that the bot cannot tie to Purview's managed VNet."
             ),
             fix=[

@@ -96,6 +96,20 @@ def _names(secret: VaultSecret) -> str:
     return f"--vault-name {secret.vault_name} --name {secret.ref.secret_name}"
 
 
+def _set_secret(secret: VaultSecret) -> str:
+    """Create the secret without its value on the screen, in the shell's history or in the command:
+    `read -rs` asks for it."""
+    return "read -rsp 'New value: ' VALUE\n" + fixes.command(
+        "az keyvault secret set",
+        [
+            ("--vault-name", secret.vault_name),
+            ("--name", secret.ref.secret_name),
+            ("--value", "$VALUE"),
+            ("--query", "attributes"),
+        ],
+    )
+
+
 def _value_note(secret: VaultSecret, version: str) -> str:
     return (
         "The bot never reads secret values: a person must check that the value is the current password "
@@ -329,7 +343,7 @@ async def _secret_missing(target: Target, secret: VaultSecret) -> Finding:
         ),
         fix=[
             f'az keyvault secret list --vault-name {vault} --query "[].name" -o tsv',
-            f"az keyvault secret set {_names(secret)} --value '<value>'",
+            _set_secret(secret),
             PORTAL_CREDENTIAL.format(credential=secret.credential) + ": or correct the secret name.",
         ],
         evidence={**secret.evidence(), "softDeleted": False, BLOCKS_EVERY_RUN: True},
@@ -381,7 +395,7 @@ def _missing_or_deleted(secret: VaultSecret, error: GatewayError) -> Finding:
             "If the command above lists it, recover it:",
             f"az keyvault secret recover {_names(secret)}",
             "If not, create it:",
-            f"az keyvault secret set {_names(secret)} --value '<value>'",
+            _set_secret(secret),
         ],
         evidence={
             **secret.evidence(),

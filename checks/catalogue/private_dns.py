@@ -25,7 +25,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks import sections
+from checks import fixes, sections
 from checks.accounts import arm_name
 from checks.catalogue.private_network import Runtime, network_resource_id, posture_of, runtime_of
 from checks.catalogue.scan_history import history
@@ -163,12 +163,7 @@ def _judge_dns(v: Verdict, e: Endpoint, rid: str, group: str, runtime: str) -> N
                 f"Create the zone {zone_label} if it does not exist and link it to the VNet the runtime's "
                 "machines resolve names in (the endpoint's VNet below):",
                 f"az network private-dns zone create --resource-group {rg} --name {zone_label}",
-                "az network private-dns link vnet create \\\n"
-                f"  --resource-group {rg} \\\n"
-                f"  --zone-name {zone_label} \\\n"
-                f"  --name {arm_name(vnet)}-link \\\n"
-                f"  --virtual-network {vnet} \\\n"
-                "  --registration-enabled false",
+                _link_vnet(rg, zone_label, vnet),
                 "az network private-endpoint dns-zone-group create \\\n"
                 f"  --resource-group {rg} \\\n"
                 f"  --endpoint-name {pe} \\\n"
@@ -244,12 +239,7 @@ def _judge_dns(v: Verdict, e: Endpoint, rid: str, group: str, runtime: str) -> N
             Status.WARN,
             f"zone {zone.name} is linked to no virtual network, so no VNet resolves {host} through it",
             [
-                "az network private-dns link vnet create \\\n"
-                f"  --resource-group {zrg} \\\n"
-                f"  --zone-name {zone.name} \\\n"
-                f"  --name {arm_name(vnet)}-link \\\n"
-                f"  --virtual-network {vnet} \\\n"
-                "  --registration-enabled false",
+                _link_vnet(zrg, zone.name, vnet),
             ],
             verify,
         )
@@ -498,3 +488,18 @@ async def run(target: Target) -> list[Finding]:
 
 
 CHECK = Check(meta=META, run=run)
+
+
+def _link_vnet(group: str, zone: str, vnet: str) -> str:
+    """Link `zone` to `vnet`, the VNet's id in a variable (it is long, and people edit it)."""
+    return fixes.command(
+        "az network private-dns link vnet create",
+        [
+            ("--resource-group", group),
+            ("--zone-name", zone),
+            ("--name", f"{arm_name(vnet)}-link"),
+            ("--virtual-network", "$VNET_ID"),
+            ("--registration-enabled", "false"),
+        ],
+        variables={"VNET_ID": vnet},
+    )

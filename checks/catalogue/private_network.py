@@ -43,6 +43,7 @@ from checks.source_kinds import (
     source_kind,
 )
 from checks.target import Target
+from checks.words import counted
 
 META = CheckMeta(
     id="private-network",
@@ -634,14 +635,12 @@ def _multi_scan(scope: str, scan: str, cov: Coverage, servers: list[Json] | Gate
         if str((s.get("properties") or {}).get("publicNetworkAccess") or "").lower() == "disabled"
     ]
     ev = _servers_evidence(scope, servers, private, cov)
+    all_servers, closed = counted(len(servers), "SQL server"), counted(len(private), "SQL server")
     if not private:
         return META.finding(
             Status.PASS,
-            f"Scan {scan}: {len(servers)} SQL server(s) in {scope}, all allowing public network access",
-            detail=(
-                f"{len(servers)} SQL server(s) in the scope of scan {scan}; none has public network access "
-                "disabled."
-            ),
+            f"Scan {scan}: {all_servers} in {scope}, all allowing public network access",
+            detail=f"{all_servers} in the scope of scan {scan}; none has public network access disabled.",
             evidence=ev,
             scan=scan,
         )
@@ -659,8 +658,8 @@ def _multi_scan(scope: str, scan: str, cov: Coverage, servers: list[Json] | Gate
     if cov.covers_sql is None:
         return META.finding(
             Status.WARN,
-            f"Scan {scan} lists no resource types; {len(private)} SQL server(s) in {scope} deny public "
-            f"network access: {names}",
+            f"Scan {scan} lists no resource types; {closed} in {scope} with public "
+            f"network access denied: {names}",
             detail=f"The scan does not say which resource types it covers. If it covers Azure SQL: {why}",
             fix=fix,
             evidence=ev,
@@ -669,7 +668,7 @@ def _multi_scan(scope: str, scan: str, cov: Coverage, servers: list[Json] | Gate
     if cov.name_filter is not None:
         return META.finding(
             Status.WARN,
-            f"{len(private)} SQL server(s) in {scope} deny public network access: {names} (scan {scan} "
+            f"{closed} in {scope} with public network access denied: {names} (scan {scan} "
             "filters SQL resources by name)",
             detail=(
                 "The scan narrows its SQL resources with a resourceNameFilter the bot does not evaluate. If "
@@ -681,7 +680,7 @@ def _multi_scan(scope: str, scan: str, cov: Coverage, servers: list[Json] | Gate
         )
     return META.finding(
         Status.FAIL,
-        f"{len(private)} SQL server(s) in {scope} deny public network access: {names}",
+        f"{closed} in {scope} with public network access denied: {names}",
         detail=f"Scan {scan} covers Azure SQL Database ({', '.join(cov.types)}). {why}",
         fix=fix,
         evidence=ev,

@@ -36,6 +36,7 @@ from checks.model import Finding, Status
 from checks.private_endpoints import Endpoint, read_endpoints
 from checks.runtimes import scan_runtime_name
 from checks.target import Target
+from checks.words import plural
 
 META = CheckMeta(
     id="purview-private",
@@ -96,8 +97,8 @@ def _judge_group(
         names = ", ".join(e.connection.endpoint_name for e in unreadable)
         v.add(
             Status.WARN,
-            f"no readable {label} private endpoint; Approved endpoint(s) {names} could not be read to see "
-            "their sub-resource",
+            f"no readable {label} private endpoint; Approved {plural(len(unreadable), 'endpoint')} {names} "
+            "could not be read to see their sub-resource",
         )
     else:
         v.add(

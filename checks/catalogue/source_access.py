@@ -54,6 +54,7 @@ from checks.source_kinds import (
 )
 from checks.target import Target
 from checks.times import parse_time
+from checks.words import plural
 
 META = CheckMeta(
     id="source-access",
@@ -295,8 +296,9 @@ def _denied(
         Status.FAIL,
         f"Deny assignment {name} blocks {identity.display_name} from reading blobs in {account}",
         detail=(
-            f"{who(identity)} is denied {kind.data_action} on {rid} by deny assignment(s) {names} (at "
-            f"{scope}), which override any role assignment. A deny assignment cannot be removed by the "
+            f"{who(identity)} is denied {kind.data_action} on {rid} by "
+            f"{plural(len(denied), 'deny assignment')} {names} (at {scope}), which override any role "
+            "assignment. A deny assignment cannot be removed by the "
             f"customer: it is owned by {owner}; exclude the identity there."
         ),
         fix=fix,
@@ -355,7 +357,7 @@ async def _blob_rbac(target: Target, kind: SourceKind, scan: Json, identity: Ide
             else f"through {roles}"
         )
         if may_deny:
-            why += f". Deny assignment(s) may deny it under their condition: {may_deny}"
+            why += f". Deny assignments may deny it under their condition: {may_deny}"
         return META.finding(
             Status.WARN,
             f"{identity.display_name} can read blobs in {account} only under an ABAC condition",

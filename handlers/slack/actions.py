@@ -117,30 +117,30 @@ class RerunAction:
             await respond_text(respond, escape(BAD_VALUE))
             return
         request = Request(rerun.source, account, rerun.scan, user)
-        # wait for a diagnosis slot; the lookups and the diagnosis run in it, the deadline starts with
-        # the diagnosis, and the slot is given back (the click leaves the queue) when it ends
-        async with deps.runner.slots.turn(on_release=ticket.release if ticket else None):
-            if container.get("is_ephemeral") or not channel:
+        release = ticket.release if ticket else None
+        if container.get("is_ephemeral") or not channel:
+            async with deps.runner.slots.turn(on_release=release):
                 await answer_privately(deps, request, respond, rerun)
-                return
-            message = body.get("message") or {}
-            thread_ts = str(
-                message.get("thread_ts") or container.get("thread_ts") or container.get("message_ts")
+            return
+        message = body.get("message") or {}
+        thread_ts = str(message.get("thread_ts") or container.get("thread_ts") or container.get("message_ts"))
+        bot_user = context.bot_user_id
+        summary_ts = await self._summary_message(request, channel, thread_ts, message, bot_user)
+        # the click is answered now ("Re-checking… requested by"), then waits for a diagnosis slot inside
+        # publish, which also turns the parent into "interrupted" if a shutdown comes first
+        try:
+            await publish(
+                deps,
+                request,
+                channel=channel,
+                summary_ts=summary_ts,
+                thread_ts=thread_ts,
+                previous=rerun,
+                respond=respond,
+                on_release=release,
             )
-            bot_user = context.bot_user_id
-            summary_ts = await self._summary_message(request, channel, thread_ts, message, bot_user)
-            try:
-                await publish(
-                    deps,
-                    request,
-                    channel=channel,
-                    summary_ts=summary_ts,
-                    thread_ts=thread_ts,
-                    previous=rerun,
-                    respond=respond,
-                )
-            except NameNotFoundError as error:  # renamed or deleted since the report
-                await respond_text(respond, not_found_text(error))
+        except NameNotFoundError as error:  # renamed or deleted since the report
+            await respond_text(respond, not_found_text(error))
 
     async def _in_alert_thread(
         self,
@@ -171,8 +171,8 @@ class RerunAction:
         except ValueError:
             previous = None  # the parent's Re-check: no earlier report of this button
         user = (body.get("user") or {}).get("id")
-        async with deps.runner.slots.turn(on_release=ticket.release if ticket else None):
-            await recheck_alert(deps, thread, user, previous=previous, respond=respond)
+        release = ticket.release if ticket else None
+        await recheck_alert(deps, thread, user, previous=previous, respond=respond, on_release=release)
         return True
 
     async def _summary_message(

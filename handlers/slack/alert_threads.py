@@ -12,13 +12,14 @@ so the thread stays readable; each source's Re-check button is in its summary.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from checks.diagnose import NameNotFoundError
 from handlers.diagnosis import AccountError, resolve_account
 from handlers.render.changes import RerunRequest
 from handlers.render.escape import code
-from handlers.render.texts import failure_text, not_found_text
+from handlers.render.texts import INTERRUPTED, failure_text, not_found_text
 from handlers.render.watch_posts import PostScans, post_scans, user_mention
 from handlers.slack.deps import Deps
 from handlers.slack.last_report import remember
@@ -71,9 +72,11 @@ async def recheck_alert(
     *,
     previous: RerunRequest | None = None,
     respond: Respond | None = None,
+    on_release: Callable[[], None] | None = None,
 ) -> None:
     """Re-check the post's sources and answer in its thread; the parent is left alone. `previous`: the
-    clicked Re-run button's request (its source's report compares with it)."""
+    clicked Re-run button's request (its source's report compares with it). The thread hears at once
+    that the re-check started; the diagnoses then wait for a slot (`on_release`: when it is given back)."""
     try:
         account = resolve_account(thread.account, deps.service.accounts)
     except AccountError as error:
@@ -89,7 +92,9 @@ async def recheck_alert(
         source, scan = scans[0]
         request = Request(source, account, scan, user)
         same = previous is not None and previous.source.lower() == source.lower()
-        progress = await post_progress(deps, request, channel=thread.channel, thread_ts=thread.ts)
+        progress = await post_progress(
+            deps, request, channel=thread.channel, thread_ts=thread.ts, rechecking=True
+        )
         try:
             await publish(
                 deps,
@@ -99,21 +104,38 @@ async def recheck_alert(
                 thread_ts=thread.ts,
                 previous=previous if same else None,
                 respond=respond,
+                on_release=on_release,
             )
         except NameNotFoundError as error:
             await _reply(deps, thread, not_found_text(error))
         return
-    await _recheck_storm(deps, thread, account, user)
+    await _recheck_storm(deps, thread, account, user, on_release)
 
 
-async def _recheck_storm(deps: Deps, thread: AlertThread, account: str, user: str | None) -> None:
-    """One summary reply per source of the storm, each as soon as its diagnosis is done."""
+async def _recheck_storm(
+    deps: Deps, thread: AlertThread, account: str, user: str | None, on_release: Callable[[], None] | None
+) -> None:
+    """One summary reply per source of the storm, each as soon as its diagnosis is done; a shutdown
+    before the last one says so in the thread."""
     scans = thread.scans[:MAX_SOURCES]
     await _reply(
         deps,
         thread,
         f"Re-checking the {len(thread.scans)} scans of this post… requested by {user_mention(user)}",
     )
+    interrupted = deps.background.on_interrupt(lambda: _reply(deps, thread, f"⚠️ Re-check {INTERRUPTED}"))
+    async with deps.runner.slots.turn(on_release=on_release):
+        await _recheck_each(deps, thread, account, user, scans)
+    interrupted.cancel()
+    rest = thread.scans[MAX_SOURCES:]
+    if rest:
+        names = ", ".join(code(f"/purview-check {s} --scan {c}") for s, c in rest[:10])
+        await _reply(deps, thread, f"{len(rest)} more not re-checked here: {names}")
+
+
+async def _recheck_each(
+    deps: Deps, thread: AlertThread, account: str, user: str | None, scans: tuple[tuple[str, str], ...]
+) -> None:
     for source, scan in scans:
         request = Request(source, account, scan, user)
         try:
@@ -135,10 +157,6 @@ async def _recheck_storm(deps: Deps, thread: AlertThread, account: str, user: st
             metadata=report_metadata(source, account, scan),
         )
         await remember(deps, report)
-    rest = thread.scans[MAX_SOURCES:]
-    if rest:
-        names = ", ".join(code(f"/purview-check {s} --scan {c}") for s, c in rest[:10])
-        await _reply(deps, thread, f"{len(rest)} more not re-checked here: {names}")
 
 
 async def _reply(deps: Deps, thread: AlertThread, text: str) -> None:

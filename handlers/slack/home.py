@@ -271,8 +271,11 @@ class AppHome:
                 return  # the tab says so already
             account = resolve_account(name, deps.service.accounts)
             await self.publish(user, frozenset({(name.lower(), source.lower())}))
+            # a shutdown before the answer publishes the tab again, so it does not say "re-checking…"
+            interrupted = deps.background.on_interrupt(lambda: self.publish(user))
             async with deps.runner.slots.turn(on_release=ticket.release):
                 report = await diagnose(deps, Request(source, account, None, user))
+            interrupted.cancel()
             await remember(deps, report)
         except (AccountError, NameNotFoundError) as error:
             log.info("Home tab Re-check refused: %s", error)

@@ -12,6 +12,7 @@ background work first makes sure the event is not one another replica already to
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -147,13 +148,14 @@ class Mentions:
         if refusal:
             await self._private(channel, user, thread_ts, refusal)
             return
+        release = ticket.release if ticket else None
+        if isinstance(command, Recheck):  # says "Re-checking…" at once, then waits for a slot (publish)
+            await self._recheck(channel, thread_ts, user, context.bot_user_id, release)
+            return
         # wait for a diagnosis slot; the lookups and the diagnosis run in it, the deadline starts with
         # the diagnosis, and the slot is given back (the request leaves the queue) when it ends
-        async with deps.runner.slots.turn(on_release=ticket.release if ticket else None):
-            if isinstance(command, Recheck):
-                await self._recheck(channel, thread_ts, user, context.bot_user_id)
-            else:
-                await self._check(command, channel, thread_ts, user)
+        async with deps.runner.slots.turn(on_release=release):
+            await self._check(command, channel, thread_ts, user)
 
     async def _check(self, command: Check, channel: str, thread_ts: str, user: str | None) -> None:
         deps = self._deps
@@ -174,11 +176,18 @@ class Mentions:
             await deps.client.chat_delete(channel=channel, ts=summary_ts)
             await self._reply(channel, thread_ts, not_found_text(error))
 
-    async def _recheck(self, channel: str, thread_ts: str, user: str | None, bot_user_id: str | None) -> None:
+    async def _recheck(
+        self,
+        channel: str,
+        thread_ts: str,
+        user: str | None,
+        bot_user_id: str | None,
+        on_release: Callable[[], None] | None,
+    ) -> None:
         deps = self._deps
         alert = await alert_thread(deps, channel, thread_ts)
         if alert is not None:  # an automatic post: its sources, answered in its thread, parent untouched
-            await recheck_alert(deps, alert, user)
+            await recheck_alert(deps, alert, user, on_release=on_release)
             return
         found = await find_report(deps.client, channel=channel, thread_ts=thread_ts, bot_user_id=bot_user_id)
         if found is None:
@@ -198,6 +207,7 @@ class Mentions:
                 summary_ts=found.summary_ts,
                 thread_ts=thread_ts,
                 previous=found.previous,
+                on_release=on_release,
             )
         except NameNotFoundError as error:  # renamed or deleted since
             await self._reply(channel, thread_ts, not_found_text(error))

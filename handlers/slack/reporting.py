@@ -12,6 +12,7 @@ changed ("Fixed: …" / "No change (checked by @dana)").
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -99,9 +100,13 @@ def report_messages(
     return summary_message(report, rerun_value=value), pages
 
 
-async def post_progress(deps: Deps, request: Request, *, channel: str, thread_ts: str | None) -> str:
-    """The "Checking SOURCE…" message carrying the report's metadata; returns its ts."""
-    progress = progress_message(request.source, request.account_name)
+async def post_progress(
+    deps: Deps, request: Request, *, channel: str, thread_ts: str | None, rechecking: bool = False
+) -> str:
+    """The "Checking SOURCE…" message carrying the report's metadata ("Re-checking… requested by" for a
+    Re-check); returns its ts."""
+    requester = (request.user_id or "") if rechecking else None
+    progress = progress_message(request.source, request.account_name, requester=requester)
     return await post_message(
         deps.client,
         channel=channel,
@@ -121,8 +126,14 @@ async def publish(
     thread_ts: str,
     previous: RerunRequest | None = None,
     respond: Respond | None = None,
+    on_release: Callable[[], None] | None = None,
 ) -> None:
     """Diagnose, turn the "Checking…" message at `summary_ts` into the summary, findings into the thread.
+
+    A Re-check (`previous`) says "Re-checking… requested by" before waiting for a diagnosis slot, so a
+    click is answered at once even when every slot is busy; a shutdown while it waits turns the parent
+    into "interrupted" like any other cut-short report. The slot is taken here (re-entrant: a caller
+    holding one does not wait twice); `on_release` is called when it is given back.
 
     The findings start with what changed: since the run of the Re-run button (`previous`), else since
     the source's last report in the store; the report is then saved as the last one. A failure still
@@ -164,8 +175,11 @@ async def publish(
     if previous is not None:
         await _rechecking(deps, request, channel=channel, ts=summary_ts, metadata=metadata)
     try:
-        report = await diagnose(deps, request)
+        async with deps.runner.slots.turn(on_release=on_release):
+            report = await diagnose(deps, request)
     except NameNotFoundError:
+        if previous is not None:  # the parent says "Re-checking…": it must not stay so
+            await finish(failure_message(request.source, "no longer found in Purview"), [])
         raise
     except Exception as error:
         log.exception("diagnosis of %s in %s failed", request.source, request.account_name)

@@ -93,7 +93,7 @@ async def test_missing_runtime_fails() -> None:
 # --- self-hosted: connectivity -----------------------------------------------------------------------
 async def test_healthy_shir_passes_connectivity_and_version() -> None:
     connectivity, version = await _run(_shir_world(shir_status()))
-    assert connectivity.status is Status.PASS and "1 of 1 node(s) Online" in connectivity.detail
+    assert connectivity.status is Status.PASS and "1 of 1 node Online" in connectivity.detail
     assert version.status is Status.PASS and "the latest" in version.detail
     assert connectivity.evidence["nodes"][0]["machineName"] == "NODE-1.corp"
 

@@ -203,7 +203,10 @@ async def test_secret_not_found_fails_naming_secret_and_vault() -> None:
     [f] = await _run(world)
     assert f.status is Status.FAIL
     assert f.title == f"Secret {kv.SECRET} not found in Key Vault {kv.VAULT}"
-    assert f"az keyvault secret set --vault-name {kv.VAULT} --name {kv.SECRET} --value '<value>'" in f.fix
+    [create] = [step for step in f.fix if "az keyvault secret set" in step]
+    assert create.startswith("read -rsp 'New value: ' VALUE\naz keyvault secret set \\\n")
+    assert f"--vault-name {kv.VAULT}" in create and f"--name {kv.SECRET}" in create
+    assert '--value "$VALUE"' in create and "--query attributes" in create  # the value never on screen
     assert f.evidence["softDeleted"] is False and f.evidence["blocksEveryRun"] is True
 
 

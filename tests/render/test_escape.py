@@ -10,7 +10,7 @@ import pytest
 
 from checks.diagnose import NameNotFoundError
 from checks.model import Finding, LastRun, ScanSummary, Status
-from handlers.ports import ScanRuns
+from handlers.ports import Mute, ScanCursor, ScanRuns, StoredReport
 from handlers.render.blocks import progress_message, report_payload
 from handlers.render.changes import compare
 from handlers.render.escape import (
@@ -26,10 +26,18 @@ from handlers.render.escape import (
     split_text,
     truncate,
 )
-from handlers.render.findings import doc_link
+from handlers.render.findings import doc_link, evidence_view
 from handlers.render.runs import runs_text, sources_text
 from handlers.render.texts import failure_message, not_found_text
-from handlers.render.watch_posts import failure_parent, group_thread, recovered_message, storm_parent
+from handlers.render.watch_posts import (
+    failure_parent,
+    group_thread,
+    recovered_message,
+    repeat_message,
+    storm_list,
+    storm_parent,
+)
+from handlers.slack.home import AccountState, gather_sources, home_view
 from handlers.watch.model import Failure
 from tests.render.reports import report, texts
 
@@ -117,7 +125,10 @@ def test_split_text_rejects_a_limit_too_small() -> None:
 # --- issue 9, item 13: formatting and direction characters --------------------------------------------
 
 # mrkdwn formatting, a quote, and bidirectional controls (RLO/PDF, isolates, RLM) as Azure might name things
-FORMATTED = "x *bold* _it_ ~gone~ `tick` ```fence``` \u202eevil\u202c \u2066iso\u2069 \u200fmark\n> quote"
+FORMATTED = (
+    "x *bold* _it_ ~gone~ `tick` ```fence``` \u202eevil\u202c \u2066iso\u2069 \u200fmark "
+    "@channel <!here>\n> quote"
+)
 RAW_FORMATTING = ("*bold*", "_it_", "~gone~")
 BLOCK = re.compile(r"```.*?```", re.S)
 SPAN = re.compile(r"`[^`\n]*`")
@@ -133,6 +144,7 @@ def formatting_leaks(text: str) -> list[str]:
     prose = SPAN.sub("", prose)
     found += [t for t in RAW_FORMATTING if t in prose]
     found += [line for line in prose.splitlines() if line.lstrip().startswith(("&gt;", ">"))]
+    found += [t for t in ("<!here>", " @channel") if t in prose]  # would ping (verbatim is off)
     return found
 
 
@@ -250,6 +262,13 @@ def _hostile_texts() -> list[str]:
         group_thread(failures, cause, now),
         group_thread(failures[:1], None, now),
         recovered_message(FORMATTED, FORMATTED, run, now),
+        repeat_message(failures[0], cause, now),
+        storm_list(failures, now),
+        evidence_view(
+            {**cause.to_json("https://docs.example/"), "evidence": {FORMATTED: FORMATTED}, "scan": FORMATTED},
+            checked_at=now,
+        ),
+        home_view([AccountState(FORMATTED, gather_sources(*_hostile_home(now)))], now),
     ]
     return [
         *(t for p in payloads for t in texts(p)),
@@ -258,6 +277,13 @@ def _hostile_texts() -> list[str]:
         sources_text(FORMATTED, sources, None),
         sources_text(FORMATTED, sources, FORMATTED),
     ]
+
+
+def _hostile_home(now: datetime) -> tuple[list[ScanCursor], list[StoredReport], list[Mute]]:
+    """The Home tab's inputs with hostile names: a failing scan, a stored report, a mute."""
+    cursor = ScanCursor(FORMATTED, FORMATTED, FORMATTED, last_status=FORMATTED, failing_since=now)
+    stored = StoredReport(FORMATTED, FORMATTED, {"status": "fail", "startedAt": FORMATTED}, now)
+    return [cursor], [stored], [Mute(FORMATTED, FORMATTED, now.replace(year=2027), muted_by=FORMATTED)]
 
 
 def test_every_renderer_shows_formatting_and_direction_characters_literally() -> None:

@@ -25,6 +25,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 
 Json = dict[str, Any]
 
@@ -169,6 +172,9 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}
         self.joined: set[str] = set()
         self.home_views: dict[str, Json] = {}  # user id → the Home tab view last published for them
+        # every message, ephemeral answer and view the bot sent is checked with slack-sdk's Block Kit
+        # models; what fails is answered `invalid_blocks` (as Slack does) and fails the test on exit
+        self.invalid_block_kit: list[str] = []
         self._failures: dict[str, list[_Failure]] = {}
         self._last_ts = 0.0
         self._runner: web.AppRunner | None = None
@@ -202,6 +208,8 @@ class FakeSlack:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.stop()
+        if exc_type is None and self.invalid_block_kit:
+            raise AssertionError(f"the bot sent invalid Block Kit: {self.invalid_block_kit[:5]}")
 
     @property
     def url(self) -> str:
@@ -372,6 +380,9 @@ class FakeSlack:
             response = self._failure_response(failure)
         elif not call.authorization.startswith("Bearer ") and "token" not in args:
             response = web.json_response({"ok": False, "error": "not_authed"})
+        elif errors := block_kit_errors(args):
+            self.invalid_block_kit += [f"{method}: {e}" for e in errors]
+            response = web.json_response({"ok": False, "error": "invalid_blocks", "errors": errors})
         else:
             handler = _METHODS.get(method)
             payload = handler(self, args) if handler else {"ok": False, "error": "unknown_method"}
@@ -387,7 +398,14 @@ class FakeSlack:
         call = Call("response_url", args, body, dict(request.headers), at)
         call.response_id = request.match_info["id"]
         failure = self._take_failure("response_url", args)
-        response = self._failure_response(failure) if failure else web.Response(text="ok")
+        errors = [] if failure else block_kit_errors(args)
+        self.invalid_block_kit += [f"response_url: {e}" for e in errors]
+        if failure:
+            response = self._failure_response(failure)
+        elif errors:
+            response = web.json_response({"ok": False, "error": "invalid_blocks"}, status=400)
+        else:
+            response = web.Response(text="ok")
         call.status = response.status
         call.response = _response_json(response)
         await self._record(call)
@@ -600,6 +618,33 @@ def _views_open(args: Json) -> Json:
     if not args.get("trigger_id") or not isinstance(view, dict) or view.get("type") != "modal":
         return {"ok": False, "error": "invalid_arguments"}
     return {"ok": True, "view": {"id": "V1", **view}}
+
+
+def block_kit_errors(args: Json) -> list[str]:
+    """What slack-sdk's models refuse in a call's `blocks` (at most 50, each a known block within its
+    limits) and `view` (a modal or Home tab within its limits, blocks included); [] when valid."""
+    errors: list[str] = []
+    try:
+        blocks = args.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks) if blocks else []
+        if blocks:
+            if not isinstance(blocks, list) or len(blocks) > 50:
+                errors.append(f"blocks must be a list of at most 50, got {len(blocks)}")
+            for block in blocks if isinstance(blocks, list) else []:
+                parsed = Block.parse(block)
+                if parsed is None:
+                    errors.append(f"not a block: {str(block)[:80]}")
+                else:
+                    parsed.to_dict()
+        view = args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if view is not None:
+            View(**view).to_dict()
+    except (SlackObjectFormationError, ValueError, TypeError, KeyError) as error:
+        errors.append(str(error)[:300])
+    return errors
 
 
 def _flag(value: Any) -> bool:

@@ -178,6 +178,7 @@ async def test_recheck_in_an_automatic_posts_thread_rechecks_its_source(alert_ri
         await rig.slack.settle()
         said = "\n".join(c.text for c in rig.slack.thread(ALERTS, ts) if c.at >= asked)
         assert "found none" not in said and "no report" not in said.lower()
+        assert "Re-checking sales-adls in contoso-pv… requested by <@" in said, said[:300]
         assert "sales-adls" in done.text
         assert done.args["ts"] != ts
         unchanged(rig, parent)

@@ -138,3 +138,18 @@ def test_signatures_are_what_slack_sdk_verifies() -> None:
 
 def test_iter_strings_walks_everything() -> None:
     assert sorted(iter_strings({"a": ["x", {"b": "y"}], "c": 1})) == ["x", "y"]
+
+
+def test_the_fake_refuses_invalid_block_kit_as_slack_does() -> None:
+    """The Block Kit check every test gets through the fake: a section over 3,000 characters, an unknown
+    block, a modal title over 24 characters and a 101-block Home tab are refused; valid ones pass."""
+    from tests.slack.fake_slack import block_kit_errors
+
+    ok = {"type": "section", "text": {"type": "mrkdwn", "text": "fine"}}
+    assert block_kit_errors({"blocks": json.dumps([ok])}) == []
+    assert block_kit_errors({"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]})
+    assert block_kit_errors({"blocks": [{"type": "no-such-block"}]})
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "t" * 25}, "blocks": [ok]}
+    assert block_kit_errors({"view": modal})
+    assert block_kit_errors({"view": {"type": "home", "blocks": [ok] * 101}})
+    assert block_kit_errors({"view": {"type": "home", "blocks": [ok]}}) == []

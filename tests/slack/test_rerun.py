@@ -7,8 +7,9 @@ import time
 
 from sandbox import Sandbox
 from tests.slack import signing
-from tests.slack.conftest import CHANNEL, BotHarness, plain
+from tests.slack.conftest import CHANNEL, BotFactory, BotHarness, plain
 from tests.slack.fake_slack import FakeSlack
+from tests.slack.test_admission import NO_RATES, ROLE_ASSIGNMENTS, command_as
 
 # the requester's Entra user (Slack email → Graph): failing, reader-role is unknown, a toggleable problem
 GRAPH_USERS = r"/graph/v1\.0/users"
@@ -120,3 +121,70 @@ async def test_a_findings_message_slack_will_not_edit_is_said_not_reposted(
     assert len(again.thread) == 1, "the findings were posted again: a second Re-check button"
     assert "1 of the 1 messages of this report could not be updated" in again.thread[0].text
     assert "cant_update_message" in again.thread[0].text
+
+
+async def test_a_click_is_answered_before_its_turn_and_a_shutdown_while_queued_says_interrupted(
+    start_bot: BotFactory, sample_sandbox: Sandbox, slack: FakeSlack
+) -> None:
+    """One diagnosis slot, held by a check that hangs on Azure: the Re-check click still turns its parent
+    into "Re-checking… requested by" at once; a shutdown before its turn comes makes it "interrupted"
+    (with Re-check), not "Re-checking…" forever."""
+    env = {"PURVIEW_BOT_MAX_DIAGNOSES": "1", "PURVIEW_BOT_DRAIN_SECONDS": "0", **NO_RATES}
+    async with start_bot(sandbox=sample_sandbox, env=env) as bot:
+        await bot.command("sales-adls")
+        first = await bot.report(CHANNEL)
+        await slack.settle()
+        sample_sandbox.add_fault({"path": ROLE_ASSIGNMENTS, "delayMs": 6_000})
+        asked = time.monotonic()
+        await command_as(bot, "healthy-blob", user="W_BUSY")  # takes the only slot, then hangs
+        await slack.wait_for(
+            "chat.postMessage", lambda c: c.at >= asked and "Checking healthy-blob" in c.text, timeout=10
+        )
+        clicked = time.monotonic()
+        ack = await bot.click(first.rerun_value, CHANNEL, first.last.response["ts"], first.thread_ts)
+        assert ack.status == 200
+        rechecking = await slack.wait_for(
+            "chat.update", lambda c: c.at >= clicked and c.args.get("ts") == first.thread_ts, timeout=5
+        )
+        assert "Re-checking sales-adls in contoso-pv… requested by <@" in rechecking.text
+        assert time.monotonic() - clicked < 5, "the click waited for the slot"
+    # stopped (no drain wait): the queued re-check was cut short and said so on the parent
+    last = [c for c in slack.calls_to("chat.update", ok=True) if c.args.get("ts") == first.thread_ts][-1]
+    assert "interrupted by a restart" in last.text, last.text
+    assert "Re-checking" not in last.text
+    assert last.button("purview_rerun") is not None
+
+
+async def test_a_home_tab_recheck_cut_short_while_queued_does_not_stay_re_checking(
+    start_bot: BotFactory, sample_sandbox: Sandbox, slack: FakeSlack
+) -> None:
+    """The Home tab says "re-checking…" at the click; a shutdown before the diagnosis's turn publishes the
+    tab again without it."""
+    env = {"PURVIEW_BOT_MAX_DIAGNOSES": "1", "PURVIEW_BOT_DRAIN_SECONDS": "0", **NO_RATES}
+    async with start_bot(sandbox=sample_sandbox, env=env) as bot:
+        await bot.command("sales-adls")  # its report is stored: the tab lists it
+        await bot.report(CHANNEL)
+        await slack.settle()
+        sample_sandbox.add_fault({"path": ROLE_ASSIGNMENTS, "delayMs": 6_000})
+        asked = time.monotonic()
+        await command_as(bot, "healthy-blob", user="W_BUSY")  # takes the only slot, then hangs
+        await slack.wait_for(
+            "chat.postMessage", lambda c: c.at >= asked and "Checking healthy-blob" in c.text, timeout=10
+        )
+        clicked = time.monotonic()
+        click = signing.block_action(
+            '{"a":"contoso-pv","s":"sales-adls"}',
+            "D0DANA",
+            "1.2",
+            None,
+            bot.new_response_url("home"),
+            action_id="purview_home_recheck",
+            user_id="U0DANA",
+        )
+        assert (await bot.send(click)).status == 200
+        pending = await slack.wait_for(
+            "views.publish", lambda c: c.at >= clicked and c.args.get("user_id") == "U0DANA", timeout=5
+        )
+        assert "re-checking" in pending.text
+    final = [c for c in slack.calls_to("views.publish", ok=True) if c.args.get("user_id") == "U0DANA"]
+    assert len(final) == 2 and "re-checking" not in final[-1].text, [c.text[-200:] for c in final]
