@@ -56,6 +56,24 @@ class AzureDiagnosisService:
         scan: str | None = None,
         requester_email: str | None = None,
     ) -> Report:
+        return await self._diagnose(source, account, scan=scan, requester_upn=requester_email)
+
+    async def what_changed(
+        self, source: str, *, account: str | None = None, days: int | None = None
+    ) -> Report:
+        """A diagnosis whose "What changed" window is `days` long (None: since the last good scan):
+        `/purview-check changes` (handlers.slack.changes_command)."""
+        return await self._diagnose(source, account, changes_days=days)
+
+    async def _diagnose(
+        self,
+        source: str,
+        account: str | None,
+        *,
+        scan: str | None = None,
+        requester_upn: str | None = None,
+        changes_days: int | None = None,
+    ) -> Report:
         async with self.slots.turn():  # none taken again when the caller's turn holds one
             return await diagnose(
                 self._facts(account),
@@ -64,22 +82,8 @@ class AzureDiagnosisService:
                 docs_base=self._settings.docs_url,
                 scan_name=scan,
                 deadline_s=self._settings.deadline_seconds,
-                requester_upn=requester_email,
-            )
-
-    async def what_changed(
-        self, source: str, *, account: str | None = None, days: int | None = None
-    ) -> Report:
-        """A diagnosis whose "What changed" window is `days` long (None: since the last good scan):
-        `/purview-check changes` (handlers.slack.changes_command)."""
-        async with self.slots.turn():  # none taken again when the caller's turn holds one
-            return await diagnose(
-                self._facts(account),
-                source,
-                checks=CATALOGUE,
-                docs_base=self._settings.docs_url,
-                deadline_s=self._settings.deadline_seconds,
-                changes_days=days,
+                requester_upn=requester_upn,
+                changes_days=changes_days,
             )
 
     async def resolve(self, source: str, *, account: str | None = None, scan: str | None = None) -> str:

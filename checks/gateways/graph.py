@@ -48,10 +48,8 @@ class GraphGateway:
     async def close(self) -> None:
         await self._client.close()
 
-    async def service_principal_by_app_id(self, app_id: str) -> Json | None:
-        call = Call(f"find service principal of app {app_id} in Microsoft Graph", PERMISSION)
-        url = self._client.format_url("/v1.0/servicePrincipals")
-        params = {"$filter": f"appId eq '{_odata_string(app_id)}'", "$select": "id,appId,displayName"}
+    async def _first(self, call: Call, url: str, params: dict[str, str]) -> Json | None:
+        """The first item a filtered list answers (an `appId` filter matches one at most), or None."""
         try:
             doc = await guarded(
                 call, self._timeout, lambda: send_json(self._client, call, "GET", url, params)
@@ -60,6 +58,12 @@ class GraphGateway:
             return None
         items = page_items(doc)
         return items[0] if items else None
+
+    async def service_principal_by_app_id(self, app_id: str) -> Json | None:
+        call = Call(f"find service principal of app {app_id} in Microsoft Graph", PERMISSION)
+        url = self._client.format_url("/v1.0/servicePrincipals")
+        params = {"$filter": f"appId eq '{_odata_string(app_id)}'", "$select": "id,appId,displayName"}
+        return await self._first(call, url, params)
 
     async def application_by_app_id(self, app_id: str) -> Json | None:
         """`GET /v1.0/applications?$filter=appId eq '…'`: the app registration's credential metadata.
@@ -75,14 +79,7 @@ class GraphGateway:
             "$filter": f"appId eq '{_odata_string(app_id)}'",
             "$select": "id,appId,displayName,passwordCredentials,keyCredentials",
         }
-        try:
-            doc = await guarded(
-                call, self._timeout, lambda: send_json(self._client, call, "GET", url, params)
-            )
-        except NotFoundError:
-            return None
-        items = page_items(doc)
-        return items[0] if items else None
+        return await self._first(call, url, params)
 
     async def user_by_upn(self, upn: str) -> Json | None:
         call = Call(f"GET user {upn} in Microsoft Graph", PERMISSION)

@@ -100,10 +100,11 @@ class ServeProcess:
 
 @contextlib.asynccontextmanager
 async def serving(
-    env: Mapping[str, str], cwd: Path, *, max_files: int | None = None
+    env: Mapping[str, str], cwd: Path, *, max_files: int | None = None, ready: re.Pattern[str] = SERVING
 ) -> AsyncIterator[ServeProcess]:
-    """`python -m bot serve` started and listening (its URL read from its log); killed if still running
-    when the block ends. `max_files`: its RLIMIT_NOFILE."""
+    """`python -m bot serve` started and ready (its URL read from the log line `ready` matches: listening
+    by default, or connected in Socket Mode); killed if still running when the block ends. `max_files`:
+    its RLIMIT_NOFILE."""
 
     def limit_files() -> None:
         if max_files is not None:
@@ -124,8 +125,8 @@ async def serving(
     serve = ServeProcess(proc)
     serve.reader = asyncio.create_task(serve._read())
     try:
-        line = await serve.wait_for_line(SERVING.pattern, within=60)
-        match = SERVING.search(line)
+        line = await serve.wait_for_line(ready.pattern, within=60)
+        match = ready.search(line)
         assert match is not None
         serve.url = match.group(1)
         yield serve

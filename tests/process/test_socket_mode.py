@@ -10,19 +10,17 @@ the socket; SIGTERM closes it and the process exits 0.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import signal
-import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import aiohttp
 
 from sandbox import Sandbox, load_world
-from tests.bot.serve_process import TOKEN, ServeProcess, serve_env
+from tests.bot.serve_process import TOKEN, ServeProcess, serve_env, serving
 from tests.process.fake_socket_mode import FakeSocketMode
 
 APP_TOKEN = "xapp-1-A111-socket-mode-test"
@@ -33,37 +31,11 @@ CONNECTED = re.compile(r"connected to Slack in Socket Mode; health and metrics o
 SALES_ADLS_FINDING = ("Storage Blob Data Reader", "stsalesadls")
 
 
-@contextlib.asynccontextmanager
-async def socket_mode_serve(env: Mapping[str, str], cwd: Path) -> AsyncIterator[ServeProcess]:
-    """`python -m bot serve` in Socket Mode, connected (its health URL read from its log); killed if still
-    running when the block ends."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "serve",
-        env=dict(env),
-        cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    serve = ServeProcess(proc)
-    serve.reader = asyncio.create_task(serve._read())
-    try:
-        line = await serve.wait_for_line(CONNECTED.pattern, within=60)
-        match = CONNECTED.search(line)
-        assert match is not None
-        serve.url = match.group(1)
-        yield serve
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-        if serve.reader is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(serve.reader, 5)
+def socket_mode_serve(
+    env: Mapping[str, str], cwd: Path
+) -> contextlib.AbstractAsyncContextManager[ServeProcess]:
+    """`python -m bot serve` in Socket Mode, connected (its health URL read from its log)."""
+    return serving(env, cwd, ready=CONNECTED)
 
 
 async def test_slash_command_over_socket_mode_is_acked_on_the_socket_and_reported(tmp_path: Path) -> None:
