@@ -23,7 +23,8 @@ AZURE_PORTAL = "https://portal.azure.com"
 # the first word of a step that is a command (shell, PowerShell, T-SQL)
 _COMMAND = re.compile(
     r"^(?:[A-Z_][A-Z0-9_]*=|az |read |nslookup |Resolve-DnsName |Test-NetConnection |Start-Service |"
-    r"Get-[A-Za-z]+|Set-[A-Za-z]+|CREATE |ALTER |GRANT |DROP |EXEC |sqlcmd |curl |dmgcmd|\"?C:\\\\|& )"
+    r"Get-[A-Za-z]+|Set-[A-Za-z]+|Restart-Service |Import-[A-Za-z]+|winget |"
+    r"CREATE |ALTER |GRANT |DROP |EXEC |sqlcmd |curl |dmgcmd|\"?C:\\\\|& )"
 )
 
 

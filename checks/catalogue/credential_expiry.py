@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from checks import sections
+from checks import fixes, sections
 from checks.catalogue import scan_history
 from checks.check import Check, CheckMeta
 from checks.classify import error_text
@@ -111,11 +111,19 @@ def fix_steps(cred: SpCredential) -> list[str]:
     steps = [
         "Add a client secret to the app and write it straight into the credential's Key Vault secret: the "
         "command below never prints the new value (it goes from Entra ID to Key Vault inside the shell).",
-        f"APP_ID={cred.app_id}\n"
-        f"az keyvault secret set --vault-name {vault} --name {secret} \\\n"
-        '  --value "$(az ad app credential reset --id "$APP_ID" --append --display-name purview-scan '
-        '--years 1 --query password -o tsv)" \\\n'
-        "  --query attributes",
+        # the reset's answer goes into a variable, never to the screen; `&&`: a failed reset writes nothing
+        f"APP_ID={fixes.value(cred.app_id)}\n"
+        'NEW_SECRET=$(az ad app credential reset --id "$APP_ID" --append --display-name purview-scan '
+        "--years 1 --query password -o tsv) &&\n"
+        + fixes.command(
+            "az keyvault secret set",
+            [
+                ("--vault-name", vault),
+                ("--name", secret),
+                ("--value", "$NEW_SECRET"),
+                ("--query", "attributes"),
+            ],
+        ),
     ]
     portal = (
         f"In the Microsoft Purview portal (https://web.purview.azure.com), Data Map > Source management > "

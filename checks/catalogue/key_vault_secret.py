@@ -119,7 +119,8 @@ def _value_note(secret: VaultSecret, version: str) -> str:
 
 
 def _new_version(secret: VaultSecret) -> str:
-    return fixes.wrap(f"az keyvault secret set {_names(secret)} --value '<the current password or key>'")
+    """A new version holding the current password or key, asked for with `read -rs` (never printed)."""
+    return _set_secret(secret)
 
 
 @dataclass

@@ -21,7 +21,7 @@ import asyncio
 import re
 from typing import Any
 
-from checks import sections
+from checks import fixes, sections
 from checks.catalogue import scan_history
 from checks.check import Check, CheckMeta
 from checks.classify import POWER_BI_ADMIN_API_REFUSED, classify_text, error_text
@@ -153,7 +153,10 @@ def judge_scan(
                     "to one first"
                 )
                 fix = [
-                    f"az ad group member add --group <security group for Power BI> --member-id {principal}",
+                    fixes.command(
+                        "az ad group member add",
+                        [("--group", "<security group for Power BI>"), ("--member-id", principal)],
+                    ),
                     *checklist([]),
                 ]
             else:

@@ -152,25 +152,35 @@ def _judge_dns(v: Verdict, e: Endpoint, rid: str, group: str, runtime: str) -> N
             verify=verify,
         )
         return
-    vnet = e.vnet or "<the runtime's VNet>"
+    vnet = e.vnet or "<runtime VNet id>"
     rg = _rg(e.connection.endpoint_id)
     if not e.zone_groups:
+        steps = [
+            f"Create the zone {zone_label} if it does not exist and link it to the VNet the runtime's "
+            "machines resolve names in (the endpoint's VNet below):",
+        ]
+        if expected is not None:  # commands only with the zone's real name: a phrase is no zone name
+            steps += [
+                fixes.command(
+                    "az network private-dns zone create", [("--resource-group", rg), ("--name", expected)]
+                ),
+                _link_vnet(rg, expected, vnet),
+                fixes.command(
+                    "az network private-endpoint dns-zone-group create",
+                    [
+                        ("--resource-group", rg),
+                        ("--endpoint-name", pe),
+                        ("--name", "default"),
+                        ("--private-dns-zone", expected),
+                        ("--zone-name", expected.replace(".", "-")),
+                    ],
+                ),
+            ]
         v.add(
             Status.WARN,
             f"private endpoint {pe} ({group}) has no private DNS zone group: no Azure private DNS zone maps "
             f"{host} to its private address, so it resolves privately only if the runtime's own DNS does",
-            [
-                f"Create the zone {zone_label} if it does not exist and link it to the VNet the runtime's "
-                "machines resolve names in (the endpoint's VNet below):",
-                f"az network private-dns zone create --resource-group {rg} --name {zone_label}",
-                _link_vnet(rg, zone_label, vnet),
-                "az network private-endpoint dns-zone-group create \\\n"
-                f"  --resource-group {rg} \\\n"
-                f"  --endpoint-name {pe} \\\n"
-                "  --name default \\\n"
-                f"  --private-dns-zone {zone_label} \\\n"
-                f"  --zone-name {zone_label.replace('.', '-')}",
-            ],
+            steps,
             verify,
         )
         return

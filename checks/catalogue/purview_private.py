@@ -85,12 +85,20 @@ def _judge_group(
         return approved
     # an endpoint whose sub-resources the bot cannot see (foreign, unreadable, or naming none) may serve it
     unreadable = [e for e in endpoints if e.foreign or isinstance(e.resource, GatewayError) or not e.groups]
+    # an Approved endpoint the bot cannot read may be the one serving it: then a Pending one is no proof
+    hidden = [e.connection.endpoint_name for e in unreadable if e.connection.approved]
     if serving:
         for e in serving:
+            also = (
+                f"; Approved {plural(len(hidden), 'endpoint')} {', '.join(hidden)} could not be read and "
+                "may serve it"
+                if hidden
+                else ""
+            )
             v.add(
-                Status.FAIL if required else Status.WARN,
+                Status.FAIL if required and not hidden else Status.WARN,
                 f"{label} private endpoint {e.connection.endpoint_name} is "
-                f"{e.connection.status or 'not approved'}",
+                f"{e.connection.status or 'not approved'}{also}",
                 _approve(e),
             )
     elif unreadable and any(e.connection.approved for e in unreadable):

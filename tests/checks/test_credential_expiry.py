@@ -61,8 +61,10 @@ async def test_every_secret_expired_fails_with_a_fix_that_never_prints_the_secre
     assert f.evidence["certificates"][0]["keyId"] == "c-1"
     command = f.fix[1]
     assert "never prints the new value" in f.fix[0]
-    assert f"APP_ID={w.SP_APP_ID}" in command and f"--vault-name {kv.VAULT} --name {kv.SECRET}" in command
-    assert "--query password -o tsv" in command and command.rstrip().endswith("--query attributes")
+    assert f"APP_ID={w.SP_APP_ID}" in command and f"--vault-name {kv.VAULT}" in command
+    assert f"--name {kv.SECRET}" in command and '--value "$NEW_SECRET"' in command
+    assert "--query password -o tsv) &&\n" in command  # a failed reset writes nothing
+    assert command.rstrip().endswith("--query attributes")
     assert kv.CREDENTIAL in f.fix[2] and "https://web.purview.azure.com" in f.fix[2]
     assert not any(line.lstrip().startswith("#") for step in f.fix for line in step.splitlines())
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from checks import fixes
 from checks import sections as s
 from checks.catalogue import key_vault_secret
 from checks.errors import GatewayError
@@ -113,12 +112,10 @@ async def test_expired_version_fails_when_the_newest_run_says_the_source_refused
     assert f.evidence["refusedByRun"]["reason"] == "SQL login refused"
     assert f.evidence["causeSince"] == "2026-11-27T00:00:00Z"
     assert "“Login failed for user”" in f.detail
-    assert f.fix == [
-        fixes.wrap(
-            f"az keyvault secret set --vault-name {kv.VAULT} --name {kv.SECRET} "
-            "--value '<the current password or key>'"
-        )
-    ]
+    [step] = f.fix  # the value asked for with `read -rs`: never on the screen or in the command line
+    assert step.startswith("read -rsp 'New value: ' VALUE\naz keyvault secret set \\\n")
+    assert f"--vault-name {kv.VAULT}" in step and f"--name {kv.SECRET}" in step
+    assert '--value "$VALUE"' in step and step.endswith("--query attributes")
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from checks import fixes
 from checks import sections as s
 from checks.catalogue import private_dns
 from checks.errors import GatewayError
@@ -204,3 +205,20 @@ async def test_a_pending_endpoint_on_a_managed_instance_is_only_a_warning() -> N
     n.add_endpoint(world, MI_ID, "pe-mi", "managedInstance", status="Pending", dns=False)
     [f] = await private_dns.run(await FakeWorld(world).target("sales-mi"))
     assert f.status is Status.WARN and "Pending" in f.title
+
+
+async def test_an_endpoint_without_a_zone_group_whose_zone_is_unknown_gets_prose_not_commands() -> None:
+    # final review: no zone name is known for a managed instance's endpoint here, and a phrase pasted as
+    # `--name` is a broken command: the steps say what to do, with no command to paste
+    world = _mi_world()
+    n.add_endpoint(world, MI_ID, "pe-mi", "managedInstance", dns=False)
+    [f] = await private_dns.run(await FakeWorld(world).target("sales-mi"))
+    assert f.status is Status.WARN and "no private DNS zone group" in f.detail
+    assert not [step for step in f.fix if "az network private-dns zone create" in step]
+    assert not [step for step in f.fix if "dns-zone-group create" in step]
+
+
+def test_powershell_and_winget_steps_are_commands() -> None:
+    steps = ("Restart-Service -Name DIAHostService", "Import-Certificate -FilePath x", "winget install x")
+    for step in steps:
+        assert fixes.is_command(step), step

@@ -163,3 +163,16 @@ async def test_an_approved_endpoint_naming_no_sub_resource_keeps_it_from_failing
     found = await _run(world)
     assert [f.status for f in found] == [Status.WARN]
     assert "could not be read to see their sub-resource" in found[0].detail
+
+
+async def test_a_pending_account_endpoint_beside_an_unreadable_approved_one_is_a_warning() -> None:
+    # final review: the endpoint the bot cannot read may be the working account endpoint
+    world = _world()
+    n.add_endpoint(world, w.ACCOUNT_ID, "pv-old", "account", status="Pending")
+    pe_id = n.add_endpoint(world, w.ACCOUNT_ID, "pv-any", "account", dns=False)
+    pe = next(r for r in world["resources"] if r["id"] == pe_id)
+    for link in pe["properties"]["privateLinkServiceConnections"]:
+        link["properties"].pop("groupIds", None)
+    found = await _run(world)
+    assert [f.status for f in found] == [Status.WARN]
+    assert "pv-old is Pending" in found[0].detail and "may serve it" in found[0].detail
