@@ -3,6 +3,11 @@
 The click is acked at once (no I/O); the edit runs in the background: the parent is read as Slack has it
 and written back with the acknowledgement and the same metadata (the restart dedupe looks for its run
 ids), the Acknowledge button removed. A replayed click edits nothing twice (dedupe.py).
+
+The watcher edits the same parent ("still failing", new run ids, "recovered") and Slack has no
+compare-and-set: the acknowledgement changes only its own block, merged into the parent as re-read right
+before the update, and read back after it: when a concurrent edit dropped it, it is merged again into
+that edit (bounded), so neither the watcher's run ids and state nor the acknowledgement are rolled back.
 """
 
 from __future__ import annotations
@@ -13,15 +18,18 @@ from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.render.escape import escape
-from handlers.render.watch_posts import ack_edit
+from handlers.render.watch_posts import ACK, ack_edit
 from handlers.slack.deps import Deps
 from handlers.slack.gate import ours
-from handlers.slack.posting import respond_text
-from handlers.slack.watch_publisher import edit_parent
+from handlers.slack.posting import respond_text, update_message
+from handlers.slack.watch_publisher import read_message
 
 log = logging.getLogger(__name__)
+
+ATTEMPTS = 3  # merges of the acknowledgement into a parent the watcher keeps editing
 
 
 class AcknowledgeAction:
@@ -49,7 +57,7 @@ class AcknowledgeAction:
                 await respond_text(respond, escape(refusal))
                 return
             now = datetime.now(UTC)
-            if not await edit_parent(deps.client, channel, ts, lambda m: ack_edit(m, user, now)):
+            if not await acknowledge_parent(deps.client, channel, ts, user, now):
                 await respond_text(respond, "This message is not an automatic post of purview-bot any more.")
         except Exception:
             log.exception("acknowledging %s in %s failed", ts, channel)
@@ -57,3 +65,37 @@ class AcknowledgeAction:
                 await respond_text(respond, "⚠️ purview-bot could not record the acknowledgement; try again.")
             except Exception:
                 log.exception("could not answer through response_url")
+
+
+async def acknowledge_parent(
+    client: AsyncWebClient, channel: str, ts: str, user: str | None, now: datetime
+) -> bool:
+    """Merge "@user is on it" into the parent as Slack has it now; False when it is gone or not an
+    automatic parent. Raises when Slack refuses the read or the update."""
+    for attempt in range(ATTEMPTS):
+        message = await read_message(client, channel, ts)  # right before the update: the latest edit
+        edited = ack_edit(message, user, now) if message is not None else None
+        if edited is None:
+            return attempt > 0  # gone (or no longer automatic) after an update of ours: it was shown
+        new, metadata = edited
+        await update_message(
+            client, channel=channel, ts=ts, text=new["text"], blocks=new["blocks"], metadata=metadata
+        )
+        after = await read_message(client, channel, ts)
+        if after is None or _kept(after, new):
+            return True
+        log.info("the parent %s in %s was edited during its acknowledgement: merging again", ts, channel)
+    log.warning("the parent %s in %s kept changing: the acknowledgement may be missing", ts, channel)
+    return True
+
+
+def _kept(after: dict[str, Any], written: dict[str, Any]) -> bool:
+    """Whether the parent read back still has the acknowledgement block written (a later edit computed
+    from an older read drops it)."""
+    ours = [b for b in written.get("blocks") or [] if isinstance(b, dict) and b.get("block_id") == ACK]
+    now = [b for b in after.get("blocks") or [] if isinstance(b, dict) and b.get("block_id") == ACK]
+    return not ours or any(_text(b) == _text(ours[0]) for b in now)
+
+
+def _text(block: dict[str, Any]) -> str:
+    return " ".join(str(e.get("text") or "") for e in block.get("elements") or [] if isinstance(e, dict))

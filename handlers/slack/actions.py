@@ -10,7 +10,7 @@ response URL. The background work first makes sure the click is not a replay (de
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -22,13 +22,15 @@ from handlers.render.changes import RerunRequest, parse_rerun_value
 from handlers.render.escape import escape
 from handlers.render.texts import not_found_text
 from handlers.slack.admission import Refused, Ticket
-from handlers.slack.alert_threads import alert_thread, recheck_alert
+from handlers.slack.alert_threads import alert_thread, recheck_alert, source_of
 from handlers.slack.deps import Deps
 from handlers.slack.gate import admit, ours
 from handlers.slack.posting import respond_text
 from handlers.slack.reporting import Request, answer_privately, post_progress, publish
 
 log = logging.getLogger(__name__)
+
+AlertClick = Literal["handled", "other source", "no"]  # what a click in an automatic post's thread is
 
 BAD_VALUE = (
     "This Re-run button is not one purview-bot can read (it may be from an older version); "
@@ -104,7 +106,8 @@ class RerunAction:
         if refusal:
             await respond_text(respond, escape(refusal))
             return
-        if await self._in_alert_thread(body, action, context, respond, ticket):
+        alert = await self._in_alert_thread(body, action, context, respond, ticket)
+        if alert == "handled":
             return
         try:
             rerun = parse_rerun_value(action.get("value"))
@@ -125,7 +128,10 @@ class RerunAction:
         message = body.get("message") or {}
         thread_ts = str(message.get("thread_ts") or container.get("thread_ts") or container.get("message_ts"))
         bot_user = context.bot_user_id
-        summary_ts = await self._summary_message(request, channel, thread_ts, message, bot_user)
+        if alert == "other source":  # another report in an alert thread: never the alert's parent
+            summary_ts = await post_progress(deps, request, channel=channel, thread_ts=thread_ts)
+        else:
+            summary_ts = await self._summary_message(request, channel, thread_ts, message, bot_user)
         # the click is answered now ("Re-checking… requested by"), then waits for a diagnosis slot inside
         # publish, which also turns the parent into "interrupted" if a shutdown comes first
         try:
@@ -149,31 +155,37 @@ class RerunAction:
         context: AsyncBoltContext,
         respond: AsyncRespond,
         ticket: Ticket | None,
-    ) -> bool:
+    ) -> AlertClick:
         """A click in an automatic post's thread (or on its parent): re-check that post's sources and
-        answer in its thread, never editing the parent (its metadata is the restart dedupe's). True when
-        it was one."""
+        answer in its thread, never editing the parent (its metadata is the restart dedupe's). The
+        parent's own button re-checks all of them; a Re-run button naming one of them re-checks that one
+        ("handled"); a Re-run of another source's report there is left to the caller ("other source")."""
         deps = self._deps
         container = body.get("container") or {}
         channel = _channel(body)
         message = body.get("message") or {}
         if container.get("is_ephemeral") or not channel:
-            return False
+            return "no"
         if message.get("parent_user_id") not in (None, context.bot_user_id):
-            return False  # someone else's thread: not an automatic post
+            return "no"  # someone else's thread: not an automatic post
         thread_ts = str(message.get("thread_ts") or container.get("thread_ts") or container.get("message_ts"))
         thread = await alert_thread(deps, channel, thread_ts)
         if thread is None:
-            return False
+            return "no"
         previous: RerunRequest | None
         try:
             previous = parse_rerun_value(action.get("value"))
         except ValueError:
             previous = None  # the parent's Re-check: no earlier report of this button
+        if previous is not None:
+            narrowed = source_of(thread, previous)
+            if narrowed is None:
+                return "other source"
+            thread = narrowed
         user = (body.get("user") or {}).get("id")
         release = ticket.release if ticket else None
         await recheck_alert(deps, thread, user, previous=previous, respond=respond, on_release=release)
-        return True
+        return "handled"
 
     async def _summary_message(
         self, request: Request, channel: str, thread_ts: str, message: dict[str, Any], bot_user_id: str | None

@@ -6,24 +6,26 @@ for them) and the scans it is about, and the watcher edits it over the thread's 
 in its thread, or `@purview-bot recheck` — never turns the parent into a report: it re-checks the post's
 sources (every one of a storm's) and answers in the thread. One source: a "Checking…" reply that becomes
 its summary, the findings after it (reporting.publish). Several (a storm): one summary reply per source,
-so the thread stays readable; each source's Re-check button is in its summary.
+so the thread stays readable; each source's Re-check button is in its summary, and re-checks that source
+only (`source_of`); a Re-run button of another source's report in the thread is an ordinary Re-run.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from checks.diagnose import NameNotFoundError
 from handlers.diagnosis import AccountError, resolve_account
 from handlers.render.changes import RerunRequest
 from handlers.render.escape import code
+from handlers.render.summary import section
 from handlers.render.texts import INTERRUPTED, failure_text, not_found_text
 from handlers.render.watch_posts import PostScans, post_scans, user_mention
 from handlers.slack.deps import Deps
 from handlers.slack.last_report import remember
-from handlers.slack.posting import Respond, post_message, report_metadata
+from handlers.slack.posting import Respond, post_message, report_metadata, update_message
 from handlers.slack.reporting import Request, diagnose, post_progress, publish, report_messages
 from handlers.slack.watch_publisher import read_message
 
@@ -106,10 +108,24 @@ async def recheck_alert(
                 respond=respond,
                 on_release=on_release,
             )
-        except NameNotFoundError as error:
-            await _reply(deps, thread, not_found_text(error))
+        except NameNotFoundError as error:  # deleted or renamed: the "Re-checking…" reply says so
+            text = not_found_text(error)
+            await update_message(
+                deps.client, channel=thread.channel, ts=progress, text=text, blocks=[section(text)]
+            )
         return
     await _recheck_storm(deps, thread, account, user, on_release)
+
+
+def source_of(thread: AlertThread, rerun: RerunRequest) -> AlertThread | None:
+    """The thread narrowed to the one scan a Re-run button names (a storm source's summary has its own
+    button), or None when the button is about a source the post is not (another report in the thread)."""
+    for source, scan in thread.scans:
+        if source.lower() != rerun.source.lower():
+            continue
+        if rerun.scan is None or rerun.scan.lower() == scan.lower():
+            return replace(thread, scans=((source, scan),))
+    return None
 
 
 async def _recheck_storm(
@@ -164,4 +180,4 @@ async def _reply(deps: Deps, thread: AlertThread, text: str) -> None:
     await post_message(deps.client, channel=thread.channel, thread_ts=thread.ts, text=text)
 
 
-__all__ = ["AlertThread", "alert_thread", "recheck_alert"]
+__all__ = ["AlertThread", "alert_thread", "recheck_alert", "source_of"]

@@ -154,11 +154,13 @@ def home_view(
             ]
         ),
     ]
-    left_out = 0
+    budget = MAX_BLOCKS - 1  # room kept for the closing "…and N more" note
+    left_out = hidden = 0
     for state in accounts:
         name = AccountRef(state.account).name
-        if len(blocks) + 3 > MAX_BLOCKS:
+        if len(blocks) + 3 > budget:  # divider, name, and at least one line
             left_out += len(state.sources)
+            hidden += 1
             continue
         blocks.append(DividerBlock())
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Account {code(name)}*", verbatim=True)))
@@ -169,7 +171,7 @@ def home_view(
             blocks.append(_context("No source seen yet: the watcher lists them at its next sweep."))
             continue
         for source in state.sources:
-            if len(blocks) + 2 > MAX_BLOCKS:
+            if len(blocks) + 1 > budget:
                 left_out += 1
                 continue
             line = source_line(source, now, pending=(name.lower(), source.name.lower()) in pending)
@@ -179,8 +181,10 @@ def home_view(
                 value=recheck_value(name, source.name),
             )
             blocks.append(SectionBlock(text=MarkdownTextObject(text=line, verbatim=True), accessory=button))
-    if left_out:
-        blocks.append(_context(f"…and {left_out} more sources: `{COMMAND} list` names them all."))
+    if left_out or hidden:
+        more = [f"{left_out} more sources"] if left_out else []
+        more += [f"{hidden} more account{'s' if hidden != 1 else ''} not shown"] if hidden else []
+        blocks.append(_context(f"…and {' and '.join(more)}: `{COMMAND} list` names them all."))
     view = View(type="home", blocks=blocks)
     view.validate_json()
     return view.to_dict()

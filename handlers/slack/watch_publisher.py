@@ -33,6 +33,7 @@ from handlers.render.watch_posts import (
     failure_parent,
     group_thread,
     metadata_runs,
+    payload_of,
     recovered_edit,
     recovered_message,
     repeat_edit,
@@ -271,6 +272,16 @@ class WatchPublisher:
                 break
         return found
 
+    async def parent_runs(self, channel: str, ts: str) -> list[str]:
+        """The run ids the parent under `ts` names in its metadata, read directly (its thread may be
+        older than any history window). Unreadable counts as none: posting twice beats not posting."""
+        try:
+            message = await read_message(self._client, channel, ts)
+        except Exception:
+            log.warning("watcher: the parent %s in %s could not be read", ts, channel, exc_info=True)
+            return []
+        return metadata_runs(message) if message is not None else []
+
 
 Edit = Callable[[dict[str, Any]], "tuple[Message, dict[str, Any]] | None"]
 
@@ -287,21 +298,44 @@ async def read_message(client: AsyncWebClient, channel: str, ts: str) -> dict[st
     return None
 
 
+EDIT_ATTEMPTS = 3  # merges of one edit into a parent someone else (an Acknowledge click) edits too
+
+
 async def edit_parent(client: AsyncWebClient, channel: str, ts: str, edit: Edit) -> bool:
     """Read the parent, apply `edit` (None: leave it), write it back with the metadata `edit` gives
-    (every edit keeps the run ids). False when the parent is gone or not one to edit."""
-    message = await read_message(client, channel, ts)
-    if message is None:
-        log.warning("watcher: the parent %s in %s is gone; not edited", ts, channel)
-        return False
-    edited = edit(message)
-    if edited is None:
-        return False
-    new, metadata = edited
-    await update_message(
-        client, channel=channel, ts=ts, text=new["text"], blocks=new["blocks"], metadata=metadata
-    )
+    (every edit keeps the run ids). False when the parent is gone or not one to edit.
+
+    Slack has no compare-and-set: an Acknowledge click computed from an older read may land just after
+    this write and drop its run ids or "recovered". So the parent is read back once: when something
+    written here is missing, the edit is merged again into what is there (bounded)."""
+    for attempt in range(EDIT_ATTEMPTS):
+        message = await read_message(client, channel, ts)
+        if message is None:
+            log.warning("watcher: the parent %s in %s is gone; not edited", ts, channel)
+            return attempt > 0
+        edited = edit(message)
+        if edited is None:
+            return attempt > 0
+        new, metadata = edited
+        await update_message(
+            client, channel=channel, ts=ts, text=new["text"], blocks=new["blocks"], metadata=metadata
+        )
+        after = await read_message(client, channel, ts)
+        if after is None or _kept(after, metadata):
+            return True
+        log.info("watcher: the parent %s in %s was overwritten during an edit: merging again", ts, channel)
+    log.warning("watcher: the parent %s in %s kept changing: an edit may be missing", ts, channel)
     return True
+
+
+def _kept(after: dict[str, Any], written: dict[str, Any]) -> bool:
+    """Whether the parent read back still has what the edit wrote in its metadata: its run ids and
+    every field (a later write from an older read drops them)."""
+    ours = written.get("event_payload") or {}
+    theirs = payload_of(after) or {}
+    if not {str(r) for r in ours.get("runs") or []} <= {str(r) for r in theirs.get("runs") or []}:
+        return False
+    return set(ours) <= set(theirs)
 
 
 def _reply_count(message: dict[str, object]) -> int:

@@ -127,6 +127,11 @@ class Publisher(Protocol):
         channel's own parent, or with `meant_for` a fallback parent posted there for that channel."""
         ...
 
+    async def parent_runs(self, channel: str, ts: str) -> list[str]:
+        """The run ids the metadata of the parent under `ts` names (none when it is gone or unreadable):
+        how a restart finds a repeat posted in a thread older than any history window."""
+        ...
+
 
 def run_status(run: Json) -> str:
     return str(run.get("status") or "").lower()

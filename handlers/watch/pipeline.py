@@ -246,22 +246,27 @@ class Pipeline:
         todo = [c for c in todo if c.muted is None]
         diagnosed = await asyncio.gather(*(self.diagnosed(c) for c in todo))
         by_channel: dict[str, dict[str, _Group]] = {}
-        repeats: list[tuple[str, RunPost, Candidate, Failure, Cause]] = []
+        # one reply per distinct thread: channels that fell back to the same thread share it
+        repeats: dict[tuple[int, ThreadRef], tuple[list[tuple[str, RunPost]], Candidate, Failure, Cause]] = {}
         for candidate, failure in zip(todo, diagnosed, strict=True):
             cause = self.cause(failure)
             candidate.fingerprint = cause.fingerprint
-            threads = await self._threads_of(candidate, (open_threads or {}).get(candidate.key))
+            threads = await self.threads_of(candidate, (open_threads or {}).get(candidate.key))
             for channel in candidate.pending:
-                if channel in threads:
-                    repeats.append((channel, threads[channel], candidate, failure, cause))
+                post = threads.get(channel)
+                where = where_of(post) if post is not None else None
+                if post is not None and where is not None:
+                    key = (id(candidate), where)
+                    repeats.setdefault(key, ([], candidate, failure, cause))[0].append((channel, post))
                     continue
                 groups = by_channel.setdefault(channel, {})
                 groups.setdefault(cause.fingerprint, _Group(cause)).members.append((candidate, failure))
         repeated = 0
-        for channel, post, candidate, failure, cause in repeats:
-            if await self._repeat(channel, post, candidate, failure, cause, now):
+        for (_, where), (channels, candidate, failure, cause) in repeats.items():
+            if await self._repeat(where, channels, candidate, failure, cause, now):
                 repeated += 1
-            else:  # the thread takes no reply (gone, or Slack refused it): the failure opens a new one
+                continue
+            for channel, _post in channels:  # the thread takes no reply (gone, or refused): a new parent
                 groups = by_channel.setdefault(channel, {})
                 groups.setdefault(cause.fingerprint, _Group(cause)).members.append((candidate, failure))
         results = await asyncio.gather(
@@ -309,7 +314,7 @@ class Pipeline:
                 candidate.muted,
             )
 
-    async def _threads_of(self, candidate: Candidate, thread: ThreadRef | None) -> dict[str, RunPost]:
+    async def threads_of(self, candidate: Candidate, thread: ThreadRef | None) -> dict[str, RunPost]:
         """The scan's open thread in each of its channels (the channel's own, or its fallback's): the
         posts recorded for the scan's runs under the open thread of its first channel."""
         if thread is None:
@@ -330,12 +335,17 @@ class Pipeline:
         return found
 
     async def _repeat(
-        self, channel: str, post: RunPost, candidate: Candidate, failure: Failure, cause: Cause, now: datetime
+        self,
+        where: ThreadRef,
+        channels: list[tuple[str, RunPost]],
+        candidate: Candidate,
+        failure: Failure,
+        cause: Cause,
+        now: datetime,
     ) -> bool:
-        """A repeat failure as a reply in the channel's open thread of the scan, the parent edited. False
-        when the reply could not be posted (the caller posts a new parent instead)."""
-        where = where_of(post)
-        assert where is not None
+        """A repeat failure as ONE reply in the scan's open thread `where`, the parent edited once, every
+        channel whose post is that thread settled to it. False when the reply could not be posted (the
+        caller posts a new parent instead)."""
         try:
             await self._publisher.post_repeat(where.channel, where.ts, [failure], cause.finding, now)
         except Exception:
@@ -347,7 +357,8 @@ class Pipeline:
                 where.channel,
             )
             return False
-        await self.settle([candidate], channel, where, post.note)
+        for channel, post in channels:
+            await self.settle([candidate], channel, where, post.note)
         self._metrics.watch_post("repeat")
         return True
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -79,7 +80,9 @@ class Sweeper(Side):
             cursors = await self._store.cursors(name)
             watches = await self._store.watches()
             threads: Posted = {}
-            candidates, unfinished = await self._resume(name, reclaimed, read.scans, watches)
+            candidates, unfinished = await self._resume(
+                name, reclaimed, read.scans, watches, open_threads(cursors)
+            )
             await self._finish_threads(name, unfinished, now)
             new_failures = 0
             for state in read.scans:
@@ -119,12 +122,14 @@ class Sweeper(Side):
         records: list[RunRecord],
         scans: list[ScanState],
         watches: list[Watch],
+        threads: Mapping[ScanKey, ThreadRef],
     ) -> tuple[list[Candidate], list[_Unfinished]]:
         """Reclaimed runs, per scan, channel by channel (the scan's routed channel and its watchers): a
         channel whose post is recorded is done; else its history is searched for the parent. Found with
         replies: recorded, done. Found with an empty thread (the process stopped between the two): its
         report is still to be posted in that thread (the `_Unfinished`). Not found: posted again (the
-        candidate's `pending` channels)."""
+        candidate's `pending` channels). A scan with an open thread: a repeat goes in that thread, whose
+        parent may be older than the history searched, so the parent is read directly first."""
         states = {(s.source.lower(), s.scan.lower()): s for s in scans}
         by_key: dict[ScanKey, Candidate] = {}
         for record in records:
@@ -160,6 +165,7 @@ class Sweeper(Side):
                 if p.channel in targets
             }
             run_ids = [r.run_id for r in candidate.refs]
+            await self._find_repeats(candidate, threads.get(key), run_ids)
             for channel in targets:
                 if channel in candidate.settled:
                     continue
@@ -182,6 +188,30 @@ class Sweeper(Side):
                     unfinished.setdefault(thread, _Unfinished(thread)).members[key] = candidate
             resumed.append(candidate)
         return resumed, list(unfinished.values())
+
+    async def _find_repeats(self, candidate: Candidate, thread: ThreadRef | None, run_ids: list[str]) -> None:
+        """Settle each channel whose open thread's parent already names one of the runs in its metadata
+        (a repeat posted there before a restart: the reply comes before the parent's edit)."""
+        if thread is None:
+            return
+        wanted = {r.lower() for r in run_ids}
+        named: dict[ThreadRef, bool] = {}
+        for channel, post in (await self._pipeline.threads_of(candidate, thread)).items():
+            where = where_of(post)
+            if channel in candidate.settled or channel not in candidate.targets or where is None:
+                continue
+            if where not in named:
+                runs = await self._publisher.parent_runs(where.channel, where.ts)
+                named[where] = bool(wanted & {r.lower() for r in runs})
+            if named[where]:
+                await self._pipeline.settle([candidate], channel, where, post.note)
+                log.info(
+                    "sweep of %s: the repeat of run(s) %s was posted in %s before a restart (%s)",
+                    candidate.failure.account,
+                    ", ".join(run_ids),
+                    where.channel,
+                    where.ts,
+                )
 
     async def _finish_threads(self, name: str, unfinished: list[_Unfinished], now: datetime) -> None:
         """Diagnose the runs of each parent found with an empty thread, post the report in that thread,

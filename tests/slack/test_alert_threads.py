@@ -197,11 +197,10 @@ async def test_recheck_of_a_storm_parent_rechecks_every_source_and_keeps_the_par
         ts = str(parent.response["ts"])
         report = rerun_button(rig.slack.thread(ALERTS, ts))
 
-        # the Re-check button on the parent, then the Re-run of the report in its thread
-        for message_ts, value, action in (
-            (ts, "parent", "purview_alert_recheck"),
-            (str(report.response["ts"]), str(report.button("purview_rerun")["value"]), "purview_rerun"),  # type: ignore[index]
-        ):
+        # the Re-check button on the parent re-checks every source (the Re-run of a report in the
+        # thread re-checks that report's source only: test_a_storm_sources_button_rechecks_that_source_only)
+        assert report.button("purview_rerun") is not None
+        for message_ts, value, action in ((ts, "parent", "purview_alert_recheck"),):
             clicked = time.monotonic()
             request = signing.block_action(
                 value, ALERTS, message_ts, ts, rig.bot.new_response_url("act"), action_id=action
@@ -225,6 +224,126 @@ async def test_recheck_of_a_storm_parent_rechecks_every_source_and_keeps_the_par
                 if call.at >= clicked and call.args.get("blocks"):
                     assert_block_kit(call.args["blocks"])
             unchanged(rig, parent)
+
+
+def said_since(rig: Rig, ts: str, since: float) -> str:
+    """What the thread under `ts` shows now of the messages posted there since `since` (their edits)."""
+    texts = []
+    for call in rig.slack.thread(ALERTS, ts):
+        if call.at >= since:
+            held = rig.slack.messages.get((ALERTS, str(call.response["ts"])))
+            texts.append(held.text if held is not None else call.text)
+    return "\n".join(texts)
+
+
+async def test_a_storm_sources_button_rechecks_that_source_only(alert_rig: Start) -> None:
+    """In a storm thread, the Re-run button of one source's summary (after the parent's Re-check) and
+    of the storm's report re-check that source only; the parent's own button re-checks them all."""
+    names = ["fin-sql-a", "fin-sql-b", "fin-sql-c"]
+    async with alert_rig(storm_world(names)) as rig:
+        for name in names:
+            rig.fail(name, "nightly")
+        await rig.watcher.sweep(ACCOUNT)
+        [parent] = rig.parents()
+        ts = str(parent.response["ts"])
+        storm_report = rerun_button(rig.slack.thread(ALERTS, ts))
+        clicked = time.monotonic()
+        request = signing.block_action(
+            "parent", ALERTS, ts, ts, rig.bot.new_response_url("act"), action_id="purview_alert_recheck"
+        )
+        assert (await rig.bot.send(request)).status == 200
+        await rig.slack.wait_for_count(
+            "chat.postMessage",
+            len(names),
+            lambda c: c.at >= clicked and c.args.get("thread_ts") == ts and c.has_rerun_button,
+            timeout=20,
+        )
+        await rig.slack.settle()
+        summaries = [c for c in rig.slack.thread(ALERTS, ts) if c.at >= clicked and c.has_rerun_button]
+        one = next(c for c in summaries if "fin-sql-b" in c.text)
+
+        for message, source in ((one, "fin-sql-b"), (storm_report, "fin-sql-a")):
+            value = str(message.button("purview_rerun")["value"])  # type: ignore[index]
+            assert source in value
+            clicked = time.monotonic()
+            request = signing.block_action(
+                value, ALERTS, str(message.response["ts"]), ts, rig.bot.new_response_url("act")
+            )
+            assert (await rig.bot.send(request)).status == 200
+            await rig.slack.wait_for(
+                "chat.update",
+                lambda c: c.at >= clicked and source in c.text and "hecking" not in c.text,  # noqa: B023
+                timeout=20,
+            )
+            await rig.slack.settle()
+            said = said_since(rig, ts, clicked)
+            assert source in said
+            others = [n for n in names if n != source and n in said]
+            assert others == [], f"{source}'s button re-checked {others}: {said[:400]}"
+            assert "scans of this post" not in said
+        unchanged(rig, parent)
+
+
+async def test_rerun_of_another_sources_report_in_an_alert_thread_rechecks_that_source(
+    alert_rig: Start,
+) -> None:
+    """`@purview-bot check finance-sql` in sales-adls's alert thread: its report's Re-run re-checks
+    finance-sql (as a Re-run anywhere else), not the alert's source, and leaves the alert parent alone."""
+    async with alert_rig() as rig:
+        rig.fail("sales-adls", "weekly")
+        await rig.watcher.sweep(ACCOUNT)
+        [parent] = rig.parents()
+        ts = str(parent.response["ts"])
+        asked = time.monotonic()
+        mention = signing.app_mention("check finance-sql", ALERTS, f"{time.time():.6f}", ts)
+        assert (await rig.bot.send(mention)).status == 200
+        await rig.slack.wait_for(
+            "chat.update", lambda c: c.at >= asked and "finance-sql" in c.text and "hecking" not in c.text
+        )
+        await rig.slack.settle()
+        report = rerun_button([c for c in rig.slack.thread(ALERTS, ts) if c.at >= asked])
+        value = str(report.button("purview_rerun")["value"])  # type: ignore[index]
+        assert "finance-sql" in value
+
+        clicked = time.monotonic()
+        ack = await rig.bot.click(value, ALERTS, report.response["ts"], ts)
+        assert ack.status == 200
+        done = await rig.slack.wait_for(
+            "chat.update",
+            lambda c: c.at >= clicked and "finance-sql" in c.text and "hecking" not in c.text,
+            timeout=20,
+        )
+        await rig.slack.settle()
+        assert done.args["ts"] != ts
+        said = said_since(rig, ts, clicked)
+        updates = "\n".join(c.text for c in rig.slack.calls_to("chat.update") if c.at >= clicked)
+        assert "sales-adls" not in said + updates, (said + updates)[:400]
+        unchanged(rig, parent)
+
+
+async def test_parent_recheck_of_a_deleted_source_says_so_in_place_of_the_progress(alert_rig: Start) -> None:
+    """The alert's source was deleted since: the parent's Re-check does not leave "Re-checking X…" in
+    the thread forever; that reply becomes the not-found answer."""
+    async with alert_rig() as rig:
+        rig.fail("sales-adls", "weekly")
+        await rig.watcher.sweep(ACCOUNT)
+        [parent] = rig.parents()
+        ts = str(parent.response["ts"])
+        account = rig.sandbox.world.purview[ACCOUNT]
+        account.data_sources[:] = [d for d in account.data_sources if d["name"] != "sales-adls"]
+        clicked = time.monotonic()
+        request = signing.block_action(
+            "parent", ALERTS, ts, ts, rig.bot.new_response_url("act"), action_id="purview_alert_recheck"
+        )
+        assert (await rig.bot.send(request)).status == 200
+        await rig.slack.wait_for(
+            "chat.update", lambda c: c.at >= clicked and "sales-adls" in c.text and "hecking" not in c.text
+        )
+        await rig.slack.settle()
+        said = said_since(rig, ts, clicked)
+        assert "sales-adls" in said and "No " in said, said
+        assert "hecking" not in said, f"a reply still says it is re-checking: {said}"
+        unchanged(rig, parent)
 
 
 async def test_acknowledge_shows_who_is_on_it_on_the_parent_and_keeps_the_metadata(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from bot.store import RunRef
@@ -258,21 +259,31 @@ async def test_a_sweep_that_fails_is_counted_and_the_loop_goes_on(rig: RigFactor
         assert (ACCOUNT, True) in metrics.sweeps  # once the faults ran out
 
 
+async def _until(condition: Callable[[], bool], within: float = 20.0) -> None:
+    """Wait for `condition` (polled), not a fixed time: a loaded machine only makes it slower."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the condition"
+        await asyncio.sleep(0.02)
+
+
 async def test_only_the_lease_holder_sweeps_and_a_standby_takes_over(rig: RigFactory) -> None:
+    """The lease's ttl (interval / 2 = 1 s, renewed every 0.5 s) is long next to scheduling delays, and
+    every step waits on what it needs (the holder's sweeps, the standby's), not on a fixed time."""
     async with rig() as r:
         a_metrics, b_metrics = RecordingMetrics(), RecordingMetrics()
-        a = r.watcher(interval=0.4, metrics=a_metrics, holder="a")
-        b = r.watcher(interval=0.4, metrics=b_metrics, holder="b")
+        a = r.watcher(interval=2.0, metrics=a_metrics, holder="a")
+        b = r.watcher(interval=2.0, metrics=b_metrics, holder="b")
         stop_a, stop_b = asyncio.Event(), asyncio.Event()
         loop_a = asyncio.ensure_future(a.run_forever(stop_a))
-        await asyncio.sleep(0.05)
+        await _until(lambda: len(a_metrics.sweeps) >= 1)  # a holds the lease
         loop_b = asyncio.ensure_future(b.run_forever(stop_b))
-        await asyncio.sleep(1.2)
-        assert len(a_metrics.sweeps) >= 2
+        await _until(lambda: len(a_metrics.sweeps) >= 3)  # two more intervals, b retrying all along
         assert b_metrics.sweeps == []
-        stop_a.set()  # the holder stops (and releases): the standby sweeps within interval / 4
+        stop_a.set()  # the holder stops (and releases): the standby takes over
         await asyncio.wait_for(loop_a, 10)
-        await asyncio.sleep(0.6)
+        swept_by_a = len(a_metrics.sweeps)
+        await _until(lambda: len(b_metrics.sweeps) >= 1, within=10.0)
         stop_b.set()
         await asyncio.wait_for(loop_b, 10)
-        assert b_metrics.sweeps
+        assert b_metrics.sweeps and len(a_metrics.sweeps) == swept_by_a
