@@ -21,15 +21,14 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.render.escape import escape
+from handlers.render.summary import Message
 from handlers.render.watch_posts import ACK, ack_edit
 from handlers.slack.deps import Deps
 from handlers.slack.gate import ours
-from handlers.slack.posting import respond_text, update_message
-from handlers.slack.watch_publisher import read_message
+from handlers.slack.posting import respond_text
+from handlers.slack.watch_publisher import edit_parent
 
 log = logging.getLogger(__name__)
-
-ATTEMPTS = 3  # merges of the acknowledgement into a parent the watcher keeps editing
 
 
 class AcknowledgeAction:
@@ -72,24 +71,10 @@ async def acknowledge_parent(
 ) -> bool:
     """Merge "@user is on it" into the parent as Slack has it now; False when it is gone or not an
     automatic parent. Raises when Slack refuses the read or the update."""
-    for attempt in range(ATTEMPTS):
-        message = await read_message(client, channel, ts)  # right before the update: the latest edit
-        edited = ack_edit(message, user, now) if message is not None else None
-        if edited is None:
-            return attempt > 0  # gone (or no longer automatic) after an update of ours: it was shown
-        new, metadata = edited
-        await update_message(
-            client, channel=channel, ts=ts, text=new["text"], blocks=new["blocks"], metadata=metadata
-        )
-        after = await read_message(client, channel, ts)
-        if after is None or _kept(after, new):
-            return True
-        log.info("the parent %s in %s was edited during its acknowledgement: merging again", ts, channel)
-    log.warning("the parent %s in %s kept changing: the acknowledgement may be missing", ts, channel)
-    return True
+    return await edit_parent(client, channel, ts, lambda message: ack_edit(message, user, now), _kept)
 
 
-def _kept(after: dict[str, Any], written: dict[str, Any]) -> bool:
+def _kept(after: dict[str, Any], written: Message, _: dict[str, Any]) -> bool:
     """Whether the parent read back still has the acknowledgement block written (a later edit computed
     from an older read drops it)."""
     ours = [b for b in written.get("blocks") or [] if isinstance(b, dict) and b.get("block_id") == ACK]

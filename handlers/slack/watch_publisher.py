@@ -284,6 +284,8 @@ class WatchPublisher:
 
 
 Edit = Callable[[dict[str, Any]], "tuple[Message, dict[str, Any]] | None"]
+Kept = Callable[[dict[str, Any], Message, dict[str, Any]], bool]
+"""Whether the parent read back (first argument) still has what an edit wrote (its message, metadata)."""
 
 
 async def read_message(client: AsyncWebClient, channel: str, ts: str) -> dict[str, Any] | None:
@@ -298,37 +300,41 @@ async def read_message(client: AsyncWebClient, channel: str, ts: str) -> dict[st
     return None
 
 
-EDIT_ATTEMPTS = 3  # merges of one edit into a parent someone else (an Acknowledge click) edits too
+EDIT_ATTEMPTS = 3  # merges of one edit into a parent someone else (the watcher, a click) edits too
 
 
-async def edit_parent(client: AsyncWebClient, channel: str, ts: str, edit: Edit) -> bool:
+async def edit_parent(
+    client: AsyncWebClient, channel: str, ts: str, edit: Edit, kept: Kept | None = None
+) -> bool:
     """Read the parent, apply `edit` (None: leave it), write it back with the metadata `edit` gives
-    (every edit keeps the run ids). False when the parent is gone or not one to edit.
+    (every edit keeps the run ids). False when the parent is gone or not one to edit (before any write
+    of ours). Raises when Slack refuses the read or the update.
 
-    Slack has no compare-and-set: an Acknowledge click computed from an older read may land just after
-    this write and drop its run ids or "recovered". So the parent is read back once: when something
-    written here is missing, the edit is merged again into what is there (bounded)."""
+    Slack has no compare-and-set: the watcher's edits and an Acknowledge click, each computed from its own
+    read, may land one just after the other and drop what the first wrote. So the parent is read back:
+    when `kept` (default: the metadata's run ids and fields) says the write is missing, the edit is merged
+    again into what is there (bounded)."""
+    still_there = kept or metadata_kept
     for attempt in range(EDIT_ATTEMPTS):
-        message = await read_message(client, channel, ts)
-        if message is None:
-            log.warning("watcher: the parent %s in %s is gone; not edited", ts, channel)
-            return attempt > 0
-        edited = edit(message)
+        message = await read_message(client, channel, ts)  # right before the update: the latest edit
+        edited = edit(message) if message is not None else None
         if edited is None:
-            return attempt > 0
+            if message is None:
+                log.warning("the parent %s in %s is gone; not edited", ts, channel)
+            return attempt > 0  # gone (or no longer one to edit) after a write of ours: it was shown
         new, metadata = edited
         await update_message(
             client, channel=channel, ts=ts, text=new["text"], blocks=new["blocks"], metadata=metadata
         )
         after = await read_message(client, channel, ts)
-        if after is None or _kept(after, metadata):
+        if after is None or still_there(after, new, metadata):
             return True
-        log.info("watcher: the parent %s in %s was overwritten during an edit: merging again", ts, channel)
-    log.warning("watcher: the parent %s in %s kept changing: an edit may be missing", ts, channel)
+        log.info("the parent %s in %s was edited during our edit: merging again", ts, channel)
+    log.warning("the parent %s in %s kept changing: an edit may be missing", ts, channel)
     return True
 
 
-def _kept(after: dict[str, Any], written: dict[str, Any]) -> bool:
+def metadata_kept(after: dict[str, Any], _: Message, written: dict[str, Any]) -> bool:
     """Whether the parent read back still has what the edit wrote in its metadata: its run ids and
     every field (a later write from an older read drops them)."""
     ours = written.get("event_payload") or {}
