@@ -3,14 +3,11 @@ directory object belongs to, transitively."""
 
 from __future__ import annotations
 
-import logging
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote
 
 from checks.errors import NotFoundError
 from checks.gateways.api import Json
-from checks.gateways.pipeline import MAX_PAGES, Call, Client, guarded, page_items, send_json
-
-log = logging.getLogger(__name__)
+from checks.gateways.pipeline import Call, Client, get_pages, guarded, page_items, send_json
 
 PERMISSION = "Microsoft Graph Application.Read.All / User.Read.All"
 APPLICATION_PERMISSION = "Microsoft Graph Application.Read.All (application permission)"
@@ -124,19 +121,4 @@ class GraphGateway:
     async def _pages(self, call: Call, url: str, params: dict[str, str]) -> list[Json]:
         """Every item of a Graph collection, following `@odata.nextLink` (same host only; a link seen
         twice, or more than MAX_PAGES links, ends it)."""
-        doc = await send_json(self._client, call, "GET", url, params)
-        items = page_items(doc)
-        seen: set[str] = set()
-        origin = urlsplit(url)[:2]
-        while (link := doc.get("@odata.nextLink")) and isinstance(link, str):
-            link = urljoin(url, link)
-            if urlsplit(link)[:2] != origin:
-                log.warning("%s: not following a next link to another host", call.label)
-                break
-            if link in seen or len(seen) >= MAX_PAGES:
-                log.warning("%s: stopped paging at a repeated or %d-th next link", call.label, len(seen))
-                break
-            seen.add(link)
-            doc = await send_json(self._client, call, "GET", link)
-            items.extend(page_items(doc))
-        return items
+        return await get_pages(self._client, call, url, None, params=params, next_key="@odata.nextLink")

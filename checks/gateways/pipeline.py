@@ -340,8 +340,10 @@ async def send_json(
     return doc
 
 
-def with_api_version(link: str, api_version: str) -> tuple[str, dict[str, str]]:
-    """A next link as given, plus `api-version` when the service left it out."""
+def with_api_version(link: str, api_version: str | None) -> tuple[str, dict[str, str]]:
+    """A next link as given, plus `api-version` when the service left it out (and one is used)."""
+    if api_version is None:
+        return link, {}
     query = {k.lower() for k, _ in parse_qsl(urlsplit(link).query, keep_blank_values=True)}
     return link, ({} if "api-version" in query else {"api-version": api_version})
 
@@ -360,18 +362,20 @@ async def get_pages(
     client: Client,
     call: Call,
     url: str,
-    api_version: str,
+    api_version: str | None,
     *,
     method: str = "GET",
     params: Mapping[str, str] | None = None,
     next_key: str = "nextLink",
 ) -> list[Json]:
     """Every item of a paged list, following `next_key` until it is empty; a link seen twice ends it.
+    `api_version` None: a service without one (Microsoft Graph, `@odata.nextLink`).
 
     A relative link is resolved against the list's URL; a link to another host is not followed (the
     bearer token goes only where the list came from).
     """
-    doc = await send_json(client, call, method, url, {"api-version": api_version, **(params or {})})
+    version = {"api-version": api_version} if api_version is not None else {}
+    doc = await send_json(client, call, method, url, {**version, **(params or {})})
     items = page_items(doc)
     seen: set[str] = set()
     origin = urlsplit(url)[:2]
