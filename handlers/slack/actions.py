@@ -24,7 +24,7 @@ from handlers.render.texts import not_found_text
 from handlers.slack.admission import Refused, Ticket
 from handlers.slack.alert_threads import alert_thread, recheck_alert, source_of
 from handlers.slack.deps import Deps
-from handlers.slack.gate import admit, ours
+from handlers.slack.gate import ack_admitted, admit, ours
 from handlers.slack.posting import respond_text
 from handlers.slack.reporting import Request, answer_privately, post_progress, publish
 
@@ -56,12 +56,7 @@ class RerunAction:
         deps.metrics.command("rerun")
         channel = _channel(body)
         admitted = admit(deps, (body.get("user") or {}).get("id"), channel or None)
-        try:
-            await ack()
-        except BaseException:
-            if isinstance(admitted, Ticket):
-                admitted.release()
-            raise
+        await ack_admitted(ack, admitted)
         if isinstance(admitted, Refused):
             deps.background.spawn(self._turn_away(body, respond, admitted), "rerun")
         else:

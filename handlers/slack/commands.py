@@ -30,7 +30,7 @@ from handlers.slack.access import CHANNEL_REFUSED
 from handlers.slack.admission import Refused, Ticket
 from handlers.slack.changes_command import answer_changes
 from handlers.slack.deps import Deps
-from handlers.slack.gate import admit, ours
+from handlers.slack.gate import ack_admitted, admit, ours
 from handlers.slack.parse import (
     USAGE,
     AddWatch,
@@ -127,12 +127,7 @@ class SlashCommand:
                 await ack(text=admitted.text, response_type="ephemeral")
                 return
             ticket = admitted
-        try:
-            await ack(text=decision.ack_text, response_type="ephemeral")
-        except BaseException:
-            if ticket is not None:
-                ticket.release()
-            raise
+        await ack_admitted(ack, ticket, text=decision.ack_text, response_type="ephemeral")
         if decision.work is not None:
             deps.background.spawn(self.run(decision, command, respond, ticket), "slash-command")
 

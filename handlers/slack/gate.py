@@ -3,7 +3,7 @@ this delivery ours to work (first thing in the background)? See admission.py and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from handlers.slack.admission import Refused, Ticket, unbounded
@@ -15,6 +15,19 @@ def admit(deps: Deps, user: str | None, channel: str | None) -> Ticket | Refused
     if deps.admission is None:
         return unbounded()
     return deps.admission.admit(user or None, channel or None)
+
+
+async def ack_admitted(
+    ack: Callable[..., Awaitable[Any]], admitted: Ticket | Refused | None, **reply: Any
+) -> None:
+    """`ack(**reply)`; when the ack itself fails nothing will run for the request, so its ticket is given
+    back before the error goes on."""
+    try:
+        await ack(**reply)
+    except BaseException:
+        if isinstance(admitted, Ticket):
+            admitted.release()
+        raise
 
 
 async def ours(deps: Deps, body: Mapping[str, Any]) -> bool:

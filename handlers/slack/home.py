@@ -41,7 +41,7 @@ from handlers.render.escape import code, escape, truncate
 from handlers.render.watch_posts import slack_date
 from handlers.slack.admission import Ticket
 from handlers.slack.deps import Deps
-from handlers.slack.gate import admit, ours
+from handlers.slack.gate import ack_admitted, admit, ours
 from handlers.slack.last_report import remember
 from handlers.slack.reporting import Request, diagnose
 
@@ -211,12 +211,7 @@ class AppHome:
     async def handle_recheck(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         self._deps.metrics.command("home-recheck")
         admitted = admit(self._deps, (body.get("user") or {}).get("id"), None)
-        try:
-            await ack()
-        except BaseException:
-            if isinstance(admitted, Ticket):
-                admitted.release()
-            raise
+        await ack_admitted(ack, admitted)
         if isinstance(admitted, Ticket):  # turned away (busy): the tab stays as it is
             self._deps.background.spawn(self._recheck(body, action, admitted), "app-home-recheck")
 

@@ -26,7 +26,7 @@ from handlers.slack.access import CHANNEL_REFUSED
 from handlers.slack.admission import Refused, Ticket
 from handlers.slack.alert_threads import alert_thread, recheck_alert
 from handlers.slack.deps import Deps
-from handlers.slack.gate import admit, ours
+from handlers.slack.gate import ack_admitted, admit, ours
 from handlers.slack.parse import MENTION_USAGE, Check, Help, Recheck, UsageError, parse_mention
 from handlers.slack.posting import post_message
 from handlers.slack.reporting import Request, post_progress, publish
@@ -58,12 +58,7 @@ class Mentions:
     ) -> None:
         """Admit (no I/O), ack, and leave the work (or the private refusal) to a background task."""
         admitted = self._admit(event)
-        try:
-            await ack()
-        except BaseException:
-            if isinstance(admitted, Ticket):
-                admitted.release()
-            raise
+        await ack_admitted(ack, admitted)
         if isinstance(admitted, Refused):
             self._deps.background.spawn(self._turn_away(body, event, admitted), name)
         else:
