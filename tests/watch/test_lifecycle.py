@@ -5,25 +5,19 @@ for its run ids) and valid Block Kit."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from datetime import timedelta
 from pathlib import Path
 
-from bot.metrics import Metrics
-from bot.slack_client import web_client
 from bot.store import Mute, RunRef
 from handlers.render.watch_posts import FAILURE_EVENT
-from handlers.slack.watch_publisher import ChannelPacer, WatchPublisher
-from handlers.watch.model import Failure
 from handlers.watch.routing import Route
 from tests.slack.fake_slack import Call
 from tests.watch.conftest import (
     ACCOUNT,
     CHANNEL,
     NOW,
-    TOKEN,
     Rig,
     RigFactory,
     assert_block_kit,
@@ -210,36 +204,6 @@ def test_the_lifecycle_docs_are_what_the_script_renders(tmp_path: Path) -> None:
         assert document["parent"]["metadata"]["event_type"] == FAILURE_EVENT
         for message in document["thread"]:
             assert_block_kit(message["blocks"])
-
-
-async def test_a_repeat_posted_by_a_process_that_then_died_is_not_posted_again(rig: RigFactory) -> None:
-    """The restart dedupe of a repeat: the parent's metadata names the repeat's run once edited, so the
-    process that takes the stale claim over finds it there and records it, posting nothing."""
-    async with rig() as r:
-        watcher = r.watcher(deadline=0.1)
-        await watcher.sweep(ACCOUNT)
-        r.add_run("sales-adls", "weekly", status="Failed", ended=NOW - timedelta(minutes=2))
-        await watcher.sweep(ACCOUNT)
-        [parent] = r.parents()
-        ts = str(parent.response["ts"])
-
-        again = r.add_run("sales-adls", "weekly", status="Failed", ended=NOW + timedelta(minutes=20))
-        ref = RunRef(ACCOUNT, "sales-adls", "weekly", str(again["id"]))
-        assert await r.store.claim_run(ref, status="Failed", end_time=None, holder="dead")
-        # the dead process posted the repeat (reply and parent edit), then died before recording it
-        failure = Failure(ACCOUNT, "sales-adls", "sales", "weekly", again, (str(again["id"]),))
-        client = web_client(token=TOKEN, base_url=r.slack.url, counter=Metrics())
-        await WatchPublisher(client, ChannelPacer(interval=0.0)).post_repeat(
-            CHANNEL, ts, [failure], None, NOW
-        )
-        replies = len(r.thread(parent))
-        await asyncio.sleep(0.25)  # the claim goes stale (2 × the 0.1 s deadline)
-
-        r.clock[0] = NOW + timedelta(minutes=30)
-        result = await watcher.sweep(ACCOUNT)
-        assert result.posts == 0 and len(r.thread(parent)) == replies and len(r.parents()) == 1
-        record = await r.store.run_record(ref)
-        assert record is not None and record.state == "posted" and record.message_ts == ts
 
 
 async def test_a_thread_that_takes_no_reply_gets_a_new_parent(rig: RigFactory) -> None:

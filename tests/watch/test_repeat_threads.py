@@ -1,5 +1,5 @@
-"""Repeats of a scan whose channels share one thread, and the restart dedupe of a repeat in a thread older
-than the history a restart searches."""
+"""Repeats of a scan whose channels share one thread, and the restart dedupe of a repeat (also in a thread
+older than the history a restart searches)."""
 
 from __future__ import annotations
 
@@ -50,14 +50,15 @@ async def test_a_repeat_in_a_thread_two_channels_share_is_posted_once(rig: RigFa
         assert record is not None and record.state == "posted"
 
 
-async def test_a_repeat_in_an_old_thread_is_not_posted_again_after_a_restart(
-    rig: RigFactory, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("old_parent", [False, True], ids=["recent-parent", "old-parent"])
+async def test_a_repeat_posted_by_a_process_that_then_died_is_not_posted_again(
+    rig: RigFactory, monkeypatch: pytest.MonkeyPatch, old_parent: bool
 ) -> None:
-    """The open thread's parent is older than the history a restart searches (claimed_at − margin): the
-    process that takes the dead claim over reads that parent directly, finds the run in its metadata and
-    posts nothing."""
-    # a margin below zero: the parent lies before the searched window, as for any thread open > 1 min
-    monkeypatch.setattr(sweep_module, "HISTORY_MARGIN", timedelta(seconds=-0.05))
+    """The restart dedupe of a repeat: the parent's metadata names the repeat's run once edited, so the
+    process that takes the stale claim over finds it there and records it, posting nothing. An open
+    thread's parent older than the history a restart searches (claimed_at − margin) is read directly."""
+    if old_parent:  # a margin below zero: the parent lies before the searched window (a thread open > 1 min)
+        monkeypatch.setattr(sweep_module, "HISTORY_MARGIN", timedelta(seconds=-0.05))
     async with rig() as r:
         watcher = r.watcher(deadline=0.1)
         await watcher.sweep(ACCOUNT)
@@ -65,11 +66,13 @@ async def test_a_repeat_in_an_old_thread_is_not_posted_again_after_a_restart(
         await watcher.sweep(ACCOUNT)
         [parent] = r.parents()
         ts = str(parent.response["ts"])
-        await asyncio.sleep(0.1)  # the parent is now older than the claim below minus the margin
+        if old_parent:
+            await asyncio.sleep(0.1)  # the parent is now older than the claim below minus the margin
 
         again = r.add_run("sales-adls", "weekly", status="Failed", ended=NOW + timedelta(minutes=20))
         ref = RunRef(ACCOUNT, "sales-adls", "weekly", str(again["id"]))
         assert await r.store.claim_run(ref, status="Failed", end_time=None, holder="dead")
+        # the dead process posted the repeat (reply and parent edit), then died before recording it
         failure = Failure(ACCOUNT, "sales-adls", "sales", "weekly", again, (str(again["id"]),))
         client = web_client(token=TOKEN, base_url=r.slack.url, counter=Metrics())
         await WatchPublisher(client, ChannelPacer(interval=0.0)).post_repeat(
